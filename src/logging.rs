@@ -1,0 +1,354 @@
+//! tend's log: where its own lines and every service's output lines go.
+//!
+//! tend's own lines are formatted by simplelog; service output lines, which can
+//! come by the million, are formatted here in the same shape
+//! (`2026-11-22T15:37:53.123Z [INFO] web: listening`) without going through the
+//! `log` machinery. Both land in one in-memory buffer, in order.
+//!
+//! The event loop flushes that buffer to stderr with non-blocking writes and never
+//! blocks on it. When stderr is slower than the services (a stalled `docker logs`
+//! reader, a slow terminal), the buffer passes [`HIGH_WATER`], [`LogSink::is_congested`]
+//! turns true, and the loop stops reading service pipes until it drains: their
+//! writes block, as with any pipe, but supervision goes on and no line is dropped.
+//! Only tend's own lines can still be added then; past [`HARD_CAP`] they are counted
+//! and dropped, with a note once the buffer drains.
+//!
+//! Must not: block the loop (except [`LogSink::flush_blocking`] at exit), or set
+//! `O_NONBLOCK` on the inherited fd 2, which the parent shell shares.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use log::{Level, LevelFilter};
+use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
+
+use crate::runtime::sys::{self, FileKind};
+
+/// Above this many unwritten bytes, the loop stops reading service output.
+pub const HIGH_WATER: usize = 1 << 20;
+/// Above this many, even tend's own lines are dropped (and counted).
+pub const HARD_CAP: usize = 16 << 20;
+
+/// The log level in force: `$TEND_LOG` if set to a valid level, else the config's.
+pub fn effective_level(config_level: LevelFilter) -> LevelFilter {
+    std::env::var("TEND_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(config_level)
+}
+
+#[derive(Default)]
+struct Buffer {
+    data: Vec<u8>,
+    dropped: u64,
+    clock: ClockCache,
+}
+
+impl Buffer {
+    /// Start a log line: its timestamp and a space.
+    fn stamp(&mut self) {
+        let stamp = self.clock.stamp(SystemTime::now());
+        self.data.extend_from_slice(stamp);
+        self.data.push(b' ');
+    }
+}
+
+/// The `Write` that simplelog writes into: the shared buffer. It puts the
+/// timestamp in front of every line itself (simplelog's own would need the `time`
+/// crate's macros), so tend's lines and service lines carry the same one.
+struct BufferWriter {
+    buffer: Arc<Mutex<Buffer>>,
+    at_line_start: bool,
+}
+
+impl Write for BufferWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let Ok(mut buffer) = self.buffer.lock() else {
+            return Ok(bytes.len());
+        };
+        if buffer.data.len() + bytes.len() > HARD_CAP {
+            buffer.dropped += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            return Ok(bytes.len());
+        }
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            if self.at_line_start {
+                buffer.stamp();
+            }
+            buffer.data.extend_from_slice(piece);
+            self.at_line_start = piece.ends_with(b"\n");
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the log goes and what is still to be written there.
+pub struct LogSink {
+    buffer: Arc<Mutex<Buffer>>,
+    /// Bytes taken from the buffer but not yet written to stderr.
+    pending: Vec<u8>,
+    written: usize,
+    out: Output,
+    file: Option<File>,
+}
+
+/// How stderr is written: directly (a regular file), through a non-blocking
+/// reopened description (a pipe or terminal), or with `send(MSG_DONTWAIT)`.
+struct Output {
+    fd: RawFd,
+    _owned: Option<OwnedFd>,
+    socket: bool,
+    nonblocking: bool,
+    broken: bool,
+}
+
+impl Output {
+    fn stderr() -> Output {
+        let fd = 2;
+        match sys::file_kind(fd) {
+            FileKind::Regular => Output::plain(fd, false, false),
+            FileKind::Socket => Output::plain(fd, true, true),
+            FileKind::Other => match sys::reopen_nonblocking(fd) {
+                // SAFETY: the fd was just opened by us and is owned by nobody else.
+                Ok(new) => Output {
+                    fd: new,
+                    _owned: Some(unsafe { OwnedFd::from_raw_fd(new) }),
+                    socket: false,
+                    nonblocking: true,
+                    broken: false,
+                },
+                Err(_) => Output::plain(fd, false, false),
+            },
+        }
+    }
+
+    fn plain(fd: RawFd, socket: bool, nonblocking: bool) -> Output {
+        Output {
+            fd,
+            _owned: None,
+            socket,
+            nonblocking,
+            broken: false,
+        }
+    }
+}
+
+impl LogSink {
+    /// Install simplelog (tend's own lines) into a fresh sink; `level` is applied
+    /// through `log::set_max_level`, so a reload can change it.
+    pub fn install(level: LevelFilter) -> LogSink {
+        let buffer = Arc::new(Mutex::new(Buffer::default()));
+        let config = ConfigBuilder::new()
+            .set_time_level(LevelFilter::Off)
+            .set_level_padding(LevelPadding::Off)
+            .set_target_level(LevelFilter::Off)
+            .set_thread_level(LevelFilter::Off)
+            .set_location_level(LevelFilter::Off)
+            .build();
+        let logger = WriteLogger::new(
+            LevelFilter::Trace,
+            config,
+            BufferWriter {
+                buffer: Arc::clone(&buffer),
+                at_line_start: true,
+            },
+        );
+        // A second install (tests) keeps the first logger; that is fine.
+        let _ = log::set_boxed_logger(logger);
+        log::set_max_level(level);
+        LogSink {
+            buffer,
+            pending: Vec::new(),
+            written: 0,
+            out: Output::stderr(),
+            file: None,
+        }
+    }
+
+    /// Also write the log to `path` (appending), or stop doing so with `None`.
+    pub fn set_file(&mut self, path: Option<&Path>) -> io::Result<()> {
+        self.file = match path {
+            Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The fd to watch for WRITABLE while output is pending, if writes can block.
+    pub fn watch_fd(&self) -> Option<RawFd> {
+        self.out.nonblocking.then_some(self.out.fd)
+    }
+
+    /// Append one service output line, if its level passes the log level.
+    pub fn service_line(&mut self, level: Level, service: &str, text: &str) {
+        if level > log::max_level() {
+            return;
+        }
+        let Ok(mut buffer) = self.buffer.lock() else {
+            return;
+        };
+        buffer.stamp();
+        let data = &mut buffer.data;
+        data.push(b'[');
+        data.extend_from_slice(level.as_str().as_bytes());
+        data.extend_from_slice(b"] ");
+        data.extend_from_slice(service.as_bytes());
+        data.extend_from_slice(b": ");
+        data.extend_from_slice(text.as_bytes());
+        data.push(b'\n');
+    }
+
+    /// Bytes not yet written to stderr.
+    pub fn backlog(&self) -> usize {
+        let buffered = self.buffer.lock().map(|b| b.data.len()).unwrap_or(0);
+        self.pending.len() - self.written + buffered
+    }
+
+    /// Whether service output should wait until the log drains.
+    pub fn is_congested(&self) -> bool {
+        self.backlog() > HIGH_WATER
+    }
+
+    /// Write what can be written without blocking. Returns true when nothing is
+    /// left pending.
+    pub fn flush(&mut self) -> bool {
+        self.take_buffer();
+        while self.written < self.pending.len() {
+            if self.out.broken {
+                self.written = self.pending.len();
+                break;
+            }
+            let rest = &self.pending[self.written..];
+            match sys::write_some(self.out.fd, rest, self.out.socket) {
+                Ok(0) => break,
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // EPIPE and friends: nobody reads stderr any more; keep supervising.
+                Err(_) => self.out.broken = true,
+            }
+        }
+        if self.written == self.pending.len() {
+            self.pending.clear();
+            self.written = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// At exit: write everything, waiting at most `limit` for a slow reader.
+    pub fn flush_blocking(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while !self.flush() && std::time::Instant::now() < deadline {
+            let mut pfd = libc::pollfd {
+                fd: self.out.fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a short timeout bounds the wait.
+            unsafe { libc::poll(&mut pfd, 1, 50) };
+        }
+    }
+
+    /// Move the shared buffer into `pending` and the log file.
+    fn take_buffer(&mut self) {
+        let (data, dropped) = match self.buffer.lock() {
+            Ok(mut b) => (std::mem::take(&mut b.data), std::mem::take(&mut b.dropped)),
+            Err(_) => return,
+        };
+        if let Some(file) = &mut self.file
+            && file.write_all(&data).is_err()
+        {
+            self.file = None; // a full disk must not stop supervision
+        }
+        if self.pending.is_empty() {
+            self.pending = data;
+        } else {
+            self.pending.extend_from_slice(&data);
+        }
+        if dropped > 0 {
+            log::warn!("log output was too slow: {dropped} of tend's own log lines were dropped");
+        }
+    }
+}
+
+impl AsRawFd for LogSink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.out.fd
+    }
+}
+
+/// Caches the formatted `YYYY-MM-DDTHH:MM:SS` of the current second, since a
+/// flood of lines would otherwise format the same date over and over.
+#[derive(Default)]
+struct ClockCache {
+    second: u64,
+    text: [u8; 24],
+}
+
+impl ClockCache {
+    fn stamp(&mut self, now: SystemTime) -> &[u8] {
+        let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        if secs != self.second || self.text[0] == 0 {
+            self.second = secs;
+            let date = civil_time(secs);
+            self.text[..20].copy_from_slice(date.as_bytes().get(..20).unwrap_or(&[b'0'; 20]));
+        }
+        let ms = since.subsec_millis();
+        self.text[19] = b'.';
+        self.text[20] = b'0' + (ms / 100) as u8;
+        self.text[21] = b'0' + (ms / 10 % 10) as u8;
+        self.text[22] = b'0' + (ms % 10) as u8;
+        self.text[23] = b'Z';
+        &self.text
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` in UTC for seconds since the epoch (Howard Hinnant's
+/// days-to-civil algorithm).
+fn civil_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_time_matches_known_dates() {
+        assert_eq!(civil_time(0), "1970-01-01T00:00:00.");
+        assert_eq!(civil_time(951_782_400), "2000-02-29T00:00:00.");
+        assert_eq!(civil_time(1_795_362_473), "2026-11-22T15:47:53.");
+    }
+
+    #[test]
+    fn stamp_has_milliseconds() {
+        let mut c = ClockCache::default();
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_362_473_045);
+        assert_eq!(c.stamp(t), b"2026-11-22T15:47:53.045Z");
+    }
+}

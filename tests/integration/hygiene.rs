@@ -1,0 +1,139 @@
+//! What a service inherits: only fds 0-2, stdin from /dev/null, its own process
+//! group, an empty signal mask, default dispositions, a parent-death signal,
+//! and the configured environment, working directory and credentials.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[test]
+fn services_get_only_fds_0_1_2_and_a_clean_process() {
+    let dir = TestDir::new("fds");
+    let probe = dir.script(
+        "probe",
+        "ls /proc/self/fd > \"$DIR/fds.tmp\"; mv \"$DIR/fds.tmp\" \"$DIR/fds\"\n\
+         readlink /proc/self/fd/0 > \"$DIR/stdin\"\n\
+         grep -E '^(SigBlk|SigIgn):' /proc/self/status > \"$DIR/sig\"\n\
+         ps -o pid=,pgid= -p $$ > \"$DIR/pgid\" 2>/dev/null || cut -d' ' -f1,5 /proc/$$/stat > \"$DIR/pgid\"\n\
+         exec sleep 1000",
+    );
+    // An fd tend inherits without CLOEXEC must not reach the service either.
+    let leaked = std::fs::File::open("/dev/null").expect("open");
+    let fd = leaked.as_raw_fd();
+    // SAFETY: clearing FD_CLOEXEC on our own fd so tend inherits it.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "p", "command": [probe]}]}),
+    );
+    eventually("probe wrote", || dir.exists("fds"));
+    eventually("probe wrote pgid", || !dir.read("pgid").trim().is_empty());
+    let fds: Vec<String> = dir
+        .read("fds")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    // `ls` itself holds one fd open for the directory listing.
+    let extra: Vec<&String> = fds
+        .iter()
+        .filter(|f| !["0", "1", "2"].contains(&f.as_str()))
+        .collect();
+    assert!(
+        extra.len() <= 1,
+        "unexpected fds {fds:?} (leaked fd was {fd})"
+    );
+    assert_eq!(dir.read("stdin").trim(), "/dev/null");
+    let sig = dir.read("sig");
+    assert!(sig.contains("SigBlk:\t0000000000000000"), "{sig}");
+    assert!(sig.contains("SigIgn:\t0000000000000000"), "{sig}");
+    let pgid = dir.read("pgid");
+    let parts: Vec<&str> = pgid.split_whitespace().collect();
+    assert_eq!(parts.len(), 2, "{pgid}");
+    assert_eq!(parts[0], parts[1], "service leads its own process group");
+    drop(tend);
+    drop(leaked);
+}
+
+#[test]
+fn environment_and_working_dir_are_applied() {
+    let dir = TestDir::new("env");
+    let probe = dir.script(
+        "probe",
+        "echo \"$GREETING|$HOME|${SECRET:-unset}|$(pwd)\" > \"$DIR/env.tmp\"; mv \"$DIR/env.tmp\" \"$DIR/env\"; exec sleep 1000",
+    );
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let tend = Tend::start_with(
+        &dir,
+        &dir.write(
+            "config.json",
+            &json!({"control_socket": dir.socket(), "services": [{
+                "name": "p", "command": [probe], "working_dir": work.display().to_string(),
+                "inherit_environment": false, "environment": {"GREETING": "hi"}}]})
+            .to_string(),
+        ),
+        &[("SECRET", "leak")],
+    );
+    eventually("probe wrote", || dir.exists("env"));
+    let env = dir.read("env");
+    let parts: Vec<&str> = env.trim().split('|').collect();
+    assert_eq!(parts[0], "hi");
+    assert_eq!(parts[2], "unset", "not inherited");
+    assert_eq!(parts[3], work.display().to_string());
+    drop(tend);
+}
+
+#[test]
+fn services_die_with_a_killed_tend() {
+    let dir = TestDir::new("pdeath");
+    let svc = dir.script("svc", "echo $$ > \"$DIR/pid\"; exec sleep 1000");
+    let mut tend = Tend::start(&dir, json!({"services": [{"name": "s", "command": [svc]}]}));
+    tend.wait_state("s", "running");
+    eventually("pid", || !dir.read("pid").trim().is_empty());
+    let pid: i64 = dir.read("pid").trim().parse().expect("pid");
+    // SAFETY: SIGKILL to the tend we spawned.
+    unsafe { libc::kill(tend.pid(), libc::SIGKILL) };
+    let _ = tend.wait_exit();
+    eventually("service killed by the parent-death signal", || is_dead(pid));
+}
+
+#[test]
+fn user_and_group_are_switched() {
+    if !is_root() {
+        println!("SKIPPED: needs root");
+        return;
+    }
+    let dir = TestDir::new("user");
+    // The probe writes its marker as `nobody`.
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let probe = dir.script("probe", "id -u > \"$DIR/id.tmp\"; id -g >> \"$DIR/id.tmp\"; mv \"$DIR/id.tmp\" \"$DIR/id\"; exec sleep 1000");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "p", "command": [probe], "user": "65534", "group": "65534"}]}),
+    );
+    eventually("probe wrote", || dir.exists("id"));
+    assert_eq!(
+        dir.read("id").split_whitespace().collect::<Vec<_>>(),
+        ["65534", "65534"]
+    );
+    drop(tend);
+}
+
+#[test]
+fn rlimits_are_applied() {
+    let dir = TestDir::new("limits");
+    let probe = dir.script(
+        "probe",
+        "ulimit -n > \"$DIR/n.tmp\"; mv \"$DIR/n.tmp\" \"$DIR/n\"; exec sleep 1000",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "p", "command": [probe], "limits": {"nofile": 123}}]}),
+    );
+    eventually("probe wrote", || dir.exists("n"));
+    assert_eq!(dir.read("n").trim(), "123");
+    drop(tend);
+}

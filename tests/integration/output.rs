@@ -1,0 +1,208 @@
+//! Output forwarding: every line, in order, whole, including the last ones before
+//! an exit; long lines split; invalid UTF-8 replaced; floods bounded.
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// The text of `name`'s lines in tend's log, in order.
+fn lines_of(log: &str, name: &str) -> Vec<String> {
+    let marker = format!("] {name}: ");
+    log.lines()
+        .filter_map(|l| l.split_once(&marker).map(|(_, text)| text.to_string()))
+        .collect()
+}
+
+#[test]
+fn lines_printed_just_before_exit_are_all_forwarded_in_order() {
+    let dir = TestDir::new("5000lines");
+    let burst = dir.script(
+        "burst",
+        "i=1; while [ $i -le 5000 ]; do echo \"line $i\"; i=$((i+1)); done; printf 'no newline'; exit 3",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "b", "command": [burst], "restart_policy": "never"}]}),
+    );
+    tend.wait_state("b", "failed");
+    let log = tend.log();
+    // Only the service's own lines (tend's lines about `b` share the prefix).
+    let lines: Vec<String> = lines_of(&log, "b")
+        .into_iter()
+        .filter(|l| l.starts_with("line ") || l == "no newline")
+        .collect();
+    let expected: Vec<String> = (1..=5000)
+        .map(|i| format!("line {i}"))
+        .chain(["no newline".to_string()])
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    assert!(lines == expected, "lines out of order or changed");
+    // The last line comes before the exit is reported.
+    let last = log.find("b: no newline").expect("last line");
+    let exit = log
+        .find("b: starting -> failed")
+        .or_else(|| log.find("b: running -> failed"));
+    assert!(exit.is_some_and(|e| last < e), "{log}");
+}
+
+#[test]
+fn stderr_lines_use_stderr_level_and_stdout_info() {
+    let dir = TestDir::new("levels");
+    let both = dir.script("both", "echo to-out; echo to-err >&2; exec sleep 1000");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "x", "command": [both], "stderr_level": "warn"}]}),
+    );
+    tend.wait_log("x: to-err");
+    tend.wait_log("x: to-out");
+    let log = tend.log();
+    assert!(log.contains("[INFO] x: to-out"), "{log}");
+    assert!(log.contains("[WARN] x: to-err"), "{log}");
+}
+
+#[test]
+fn a_200_kib_line_is_split_not_lost() {
+    let dir = TestDir::new("longline");
+    let long = dir.script(
+        "long",
+        "head -c 204800 /dev/zero | tr '\\0' 'x'; echo; echo after; exec sleep 1000",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "l", "command": [long]}]}),
+    );
+    tend.wait_log("l: after");
+    let lines = lines_of(&tend.log(), "l");
+    let xs: Vec<&String> = lines.iter().filter(|l| l.starts_with('x')).collect();
+    assert_eq!(xs.iter().map(|l| l.len()).sum::<usize>(), 204_800);
+    assert!(xs.iter().all(|l| l.len() <= 64 * 1024));
+    assert_eq!(xs.len(), 4, "200 KiB in 64 KiB pieces");
+    assert_eq!(lines.last().map(String::as_str), Some("after"));
+}
+
+#[test]
+fn invalid_utf8_is_replaced_not_dropped() {
+    let dir = TestDir::new("utf8");
+    let bad = dir.script("bad", "printf 'caf\\351 ok\\n'; exec sleep 1000");
+    let tend = Tend::start(&dir, json!({"services": [{"name": "u", "command": [bad]}]}));
+    tend.wait_log("u: caf\u{fffd} ok");
+}
+
+#[test]
+fn output_null_and_inherit_are_not_logged() {
+    let dir = TestDir::new("outmodes");
+    let talk = dir.script("talk", "echo hello-from-$1; exec sleep 1000");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [
+            {"name": "n", "command": [talk.clone(), "null"], "output": "null"},
+            {"name": "i", "command": [talk.clone(), "inherit"], "output": "inherit"},
+            {"name": "l", "command": [talk, "log"]},
+        ]}),
+    );
+    tend.wait_log("l: hello-from-log");
+    // inherit writes straight to tend's stdout (the same file here), unprefixed.
+    tend.wait_until("inherited line", |t| {
+        t.log().lines().any(|l| l == "hello-from-inherit")
+    });
+    let log = tend.log();
+    assert!(!log.contains("hello-from-null"), "{log}");
+    assert!(!log.contains("i: hello-from-inherit"), "{log}");
+}
+
+#[test]
+fn a_flooding_service_does_not_stall_others() {
+    let dir = TestDir::new("flood");
+    let flood = dir.script("flood", "exec yes 'flood flood flood flood flood flood'");
+    let tick = dir.script(
+        "tick",
+        "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"log_level": "warn", "services": [
+            {"name": "flood", "command": [flood]},
+            {"name": "tick", "command": [tick], "stderr_level": "warn"},
+        ]}),
+    );
+    // Status keeps answering and tick keeps running while flood writes as fast
+    // as it can; tend's memory stays bounded.
+    tend.wait_state("tick", "running");
+    let pid = tend.pid();
+    for _ in 0..20 {
+        assert_eq!(tend.state("tick"), "running");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    assert!(rss_kib < 64 * 1024, "tend RSS {rss_kib} KiB under a flood");
+}
+
+#[test]
+fn a_stalled_log_reader_does_not_stall_supervision() {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let dir = TestDir::new("stalledlog");
+    let flood = dir.script(
+        "flood",
+        "i=0; while [ $i -lt 200000 ]; do echo \"n $i\"; i=$((i+1)); done; echo done; exec sleep 1000",
+    );
+    let mut config = json!({"services": [{"name": "f", "command": [flood]},
+                                          {"name": "other", "command": ["/bin/sleep", "1000"]}]});
+    config["control_socket"] = json!(dir.socket());
+    let path = dir.write("config.json", &config.to_string());
+    // tend's stderr is a pipe that nobody reads for a while.
+    let mut child = Command::new(TEND)
+        .args(["run", "-c"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn tend");
+    let guard = KillGroupOnDrop(child.id() as i32);
+    eventually("socket", || dir.join("s.sock").exists());
+    let client = |args: &[&str]| {
+        Command::new(TEND)
+            .args(args)
+            .args(["-s", &dir.socket()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    // The log pipe fills up, yet status keeps answering and `other` is running.
+    for _ in 0..10 {
+        let status = client(&["status", "--json"]);
+        assert!(status.contains("\"other\""), "status answered: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Now read: every line arrives, in order.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = 0u64;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while seen < 200_000 {
+        let n = stderr.read(&mut chunk).unwrap_or(0);
+        assert!(n > 0, "log ended early after {seen} lines");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            if let Some((_, text)) = line.trim_end().split_once("] f: n ") {
+                assert_eq!(text, seen.to_string(), "line order");
+                seen += 1;
+            }
+        }
+    }
+    drop(guard);
+    let _ = child.wait();
+}
