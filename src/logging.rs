@@ -20,6 +20,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,46 +42,51 @@ pub fn effective_level(config_level: LevelFilter) -> LevelFilter {
         .unwrap_or(config_level)
 }
 
+/// tend's own lines, written by simplelog (possibly from any thread in theory,
+/// hence the mutex), waiting to be merged into the sink in order.
 #[derive(Default)]
-struct Buffer {
+struct Own {
     data: Vec<u8>,
     dropped: u64,
     clock: ClockCache,
 }
 
-impl Buffer {
-    /// Start a log line: its timestamp and a space.
-    fn stamp(&mut self) {
-        let stamp = self.clock.stamp(SystemTime::now());
-        self.data.extend_from_slice(stamp);
-        self.data.push(b' ');
-    }
+#[derive(Default)]
+struct Shared {
+    own: Mutex<Own>,
+    /// Set when `own` has bytes: checked (cheaply) before every service line, so
+    /// that tend's line about a service never overtakes that service's output.
+    own_pending: AtomicBool,
 }
 
-/// The `Write` that simplelog writes into: the shared buffer. It puts the
-/// timestamp in front of every line itself (simplelog's own would need the `time`
-/// crate's macros), so tend's lines and service lines carry the same one.
-struct BufferWriter {
-    buffer: Arc<Mutex<Buffer>>,
+/// The `Write` that simplelog writes into. It puts the timestamp in front of
+/// every line itself (simplelog's own would need the `time` crate's macros), so
+/// tend's lines and service lines carry the same one.
+struct OwnWriter {
+    shared: Arc<Shared>,
     at_line_start: bool,
 }
 
-impl Write for BufferWriter {
+impl Write for OwnWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let Ok(mut buffer) = self.buffer.lock() else {
+        let Ok(mut own) = self.shared.own.lock() else {
             return Ok(bytes.len());
         };
-        if buffer.data.len() + bytes.len() > HARD_CAP {
-            buffer.dropped += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        if own.data.len() + bytes.len() > HARD_CAP {
+            own.dropped += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
             return Ok(bytes.len());
         }
         for piece in bytes.split_inclusive(|&b| b == b'\n') {
             if self.at_line_start {
-                buffer.stamp();
+                let stamp = own.clock.stamp(SystemTime::now());
+                let stamp = *stamp;
+                own.data.extend_from_slice(&stamp);
+                own.data.push(b' ');
             }
-            buffer.data.extend_from_slice(piece);
+            own.data.extend_from_slice(piece);
             self.at_line_start = piece.ends_with(b"\n");
         }
+        self.shared.own_pending.store(true, Ordering::Release);
         Ok(bytes.len())
     }
 
@@ -91,12 +97,17 @@ impl Write for BufferWriter {
 
 /// Where the log goes and what is still to be written there.
 pub struct LogSink {
-    buffer: Arc<Mutex<Buffer>>,
-    /// Bytes taken from the buffer but not yet written to stderr.
-    pending: Vec<u8>,
+    shared: Arc<Shared>,
+    /// Log bytes in order; `data[written..]` is not on stderr yet and
+    /// `data[filed..]` not in the log file yet.
+    data: Vec<u8>,
     written: usize,
+    filed: usize,
     out: Output,
     file: Option<File>,
+    /// The timestamp of service lines, refreshed once per read (lines read
+    /// together arrived together).
+    clock: ClockCache,
 }
 
 /// How stderr is written: directly (a regular file), through a non-blocking
@@ -144,7 +155,7 @@ impl LogSink {
     /// Install simplelog (tend's own lines) into a fresh sink; `level` is applied
     /// through `log::set_max_level`, so a reload can change it.
     pub fn install(level: LevelFilter) -> LogSink {
-        let buffer = Arc::new(Mutex::new(Buffer::default()));
+        let shared = Arc::new(Shared::default());
         let config = ConfigBuilder::new()
             .set_time_level(LevelFilter::Off)
             .set_level_padding(LevelPadding::Off)
@@ -152,23 +163,22 @@ impl LogSink {
             .set_thread_level(LevelFilter::Off)
             .set_location_level(LevelFilter::Off)
             .build();
-        let logger = WriteLogger::new(
-            LevelFilter::Trace,
-            config,
-            BufferWriter {
-                buffer: Arc::clone(&buffer),
-                at_line_start: true,
-            },
-        );
+        let writer = OwnWriter {
+            shared: Arc::clone(&shared),
+            at_line_start: true,
+        };
+        let logger = WriteLogger::new(LevelFilter::Trace, config, writer);
         // A second install (tests) keeps the first logger; that is fine.
         let _ = log::set_boxed_logger(logger);
         log::set_max_level(level);
         LogSink {
-            buffer,
-            pending: Vec::new(),
+            shared,
+            data: Vec::new(),
             written: 0,
+            filed: 0,
             out: Output::stderr(),
             file: None,
+            clock: ClockCache::default(),
         }
     }
 
@@ -178,6 +188,7 @@ impl LogSink {
             Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
             None => None,
         };
+        self.filed = self.data.len();
         Ok(())
     }
 
@@ -186,17 +197,22 @@ impl LogSink {
         self.out.nonblocking.then_some(self.out.fd)
     }
 
+    /// Take the time for the service lines that follow.
+    pub fn refresh_clock(&mut self) {
+        self.clock.stamp(SystemTime::now());
+    }
+
     /// Append one service output line, if its level passes the log level.
     pub fn service_line(&mut self, level: Level, service: &str, text: &str) {
         if level > log::max_level() {
             return;
         }
-        let Ok(mut buffer) = self.buffer.lock() else {
-            return;
-        };
-        buffer.stamp();
-        let data = &mut buffer.data;
-        data.push(b'[');
+        if self.shared.own_pending.load(Ordering::Acquire) {
+            self.merge_own();
+        }
+        let data = &mut self.data;
+        data.extend_from_slice(self.clock.current());
+        data.extend_from_slice(b" [");
         data.extend_from_slice(level.as_str().as_bytes());
         data.extend_from_slice(b"] ");
         data.extend_from_slice(service.as_bytes());
@@ -205,10 +221,27 @@ impl LogSink {
         data.push(b'\n');
     }
 
+    /// Move tend's own lines into the sink, after everything already there.
+    fn merge_own(&mut self) {
+        let (bytes, dropped) = match self.shared.own.lock() {
+            Ok(mut own) => {
+                self.shared.own_pending.store(false, Ordering::Release);
+                (
+                    std::mem::take(&mut own.data),
+                    std::mem::take(&mut own.dropped),
+                )
+            }
+            Err(_) => return,
+        };
+        self.data.extend_from_slice(&bytes);
+        if dropped > 0 {
+            log::warn!("log output was too slow: {dropped} of tend's own log lines were dropped");
+        }
+    }
+
     /// Bytes not yet written to stderr.
     pub fn backlog(&self) -> usize {
-        let buffered = self.buffer.lock().map(|b| b.data.len()).unwrap_or(0);
-        self.pending.len() - self.written + buffered
+        self.data.len() - self.written
     }
 
     /// Whether service output should wait until the log drains.
@@ -219,14 +252,21 @@ impl LogSink {
     /// Write what can be written without blocking. Returns true when nothing is
     /// left pending.
     pub fn flush(&mut self) -> bool {
-        self.take_buffer();
-        while self.written < self.pending.len() {
+        if self.shared.own_pending.load(Ordering::Acquire) {
+            self.merge_own();
+        }
+        if let Some(file) = &mut self.file
+            && file.write_all(&self.data[self.filed..]).is_err()
+        {
+            self.file = None; // a full disk must not stop supervision
+        }
+        self.filed = self.data.len();
+        while self.written < self.data.len() {
             if self.out.broken {
-                self.written = self.pending.len();
+                self.written = self.data.len();
                 break;
             }
-            let rest = &self.pending[self.written..];
-            match sys::write_some(self.out.fd, rest, self.out.socket) {
+            match sys::write_some(self.out.fd, &self.data[self.written..], self.out.socket) {
                 Ok(0) => break,
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -234,9 +274,10 @@ impl LogSink {
                 Err(_) => self.out.broken = true,
             }
         }
-        if self.written == self.pending.len() {
-            self.pending.clear();
+        if self.written == self.data.len() {
+            self.data.clear();
             self.written = 0;
+            self.filed = 0;
             true
         } else {
             false
@@ -256,27 +297,6 @@ impl LogSink {
             unsafe { libc::poll(&mut pfd, 1, 50) };
         }
     }
-
-    /// Move the shared buffer into `pending` and the log file.
-    fn take_buffer(&mut self) {
-        let (data, dropped) = match self.buffer.lock() {
-            Ok(mut b) => (std::mem::take(&mut b.data), std::mem::take(&mut b.dropped)),
-            Err(_) => return,
-        };
-        if let Some(file) = &mut self.file
-            && file.write_all(&data).is_err()
-        {
-            self.file = None; // a full disk must not stop supervision
-        }
-        if self.pending.is_empty() {
-            self.pending = data;
-        } else {
-            self.pending.extend_from_slice(&data);
-        }
-        if dropped > 0 {
-            log::warn!("log output was too slow: {dropped} of tend's own log lines were dropped");
-        }
-    }
 }
 
 impl AsRawFd for LogSink {
@@ -294,7 +314,7 @@ struct ClockCache {
 }
 
 impl ClockCache {
-    fn stamp(&mut self, now: SystemTime) -> &[u8] {
+    fn stamp(&mut self, now: SystemTime) -> &[u8; 24] {
         let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs();
         if secs != self.second || self.text[0] == 0 {
@@ -308,6 +328,14 @@ impl ClockCache {
         self.text[21] = b'0' + (ms / 10 % 10) as u8;
         self.text[22] = b'0' + (ms % 10) as u8;
         self.text[23] = b'Z';
+        &self.text
+    }
+
+    /// The last stamp taken (the epoch if none was).
+    fn current(&mut self) -> &[u8; 24] {
+        if self.text[0] == 0 {
+            self.stamp(UNIX_EPOCH);
+        }
         &self.text
     }
 }

@@ -26,6 +26,7 @@ mod requests;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,7 +47,9 @@ use signals::Signals;
 use tokens::{SIGNALS, Tokens};
 
 /// Bytes read from one pipe per turn before others get theirs.
-const READ_BUDGET: usize = 256 * 1024;
+const READ_BUDGET: usize = 512 * 1024;
+/// Requested capacity of each output pipe (the kernel may grant less).
+const PIPE_SIZE: i32 = 256 * 1024;
 /// Old runs' pipes kept open per service (orphans may hold them); beyond this the
 /// oldest is closed.
 const MAX_LINGERING_PIPES: usize = 8;
@@ -147,7 +150,7 @@ impl Runtime {
             io,
             control,
             log,
-            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
+            scratch: vec![0u8; 256 * 1024].into_boxed_slice(),
             exit: None,
             pending_events: Vec::new(),
         })
@@ -449,6 +452,9 @@ impl Runtime {
     }
 
     fn add_pipe(&mut self, service: ServiceId, run: RunId, stream: Stream, mut rx: Receiver) {
+        // A larger pipe lets a chatty service write on while tend is busy, and
+        // halves the wakeups on both sides; it only costs memory when used.
+        sys::grow_pipe(rx.as_raw_fd(), PIPE_SIZE);
         if let Err(e) = rx.set_nonblocking(true) {
             warn!("cannot make an output pipe non-blocking: {e}");
             return;
@@ -562,6 +568,7 @@ impl Runtime {
                 run: pipe.run,
                 stream,
             };
+            sink.log.refresh_clock();
             pipe.read(budget, &mut self.scratch, &mut |line| sink.line(line))
         };
         self.pipes.insert(token, pipe);

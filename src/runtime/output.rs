@@ -97,8 +97,13 @@ fn cut_point(bytes: &[u8]) -> usize {
     cut
 }
 
+/// The text of a line: borrowed when it is valid UTF-8 (the fast, common case),
+/// with U+FFFD replacements otherwise.
 fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// The first `\n`, eight bytes at a time (no memchr dependency).

@@ -338,3 +338,10 @@ pub fn write_some(fd: RawFd, data: &[u8], socket: bool) -> io::Result<usize> {
 pub fn is_pid1() -> bool {
     std::process::id() == 1
 }
+
+/// Ask for a pipe capacity of `bytes` (best effort: the kernel caps it at
+/// /proc/sys/fs/pipe-max-size and per-user limits).
+pub fn grow_pipe(fd: RawFd, bytes: i32) {
+    // SAFETY: F_SETPIPE_SZ takes an integer; failure leaves the pipe as it was.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes) };
+}

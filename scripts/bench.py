@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""Benchmarks: tend side by side with the peers installed on this machine.
+
+Every peer runs the same workload in the same run, so the ratios (peer / tend)
+mean something even on a noisy machine. Python standard library only.
+
+    python3 scripts/bench.py            # full run (about 10 minutes with every peer)
+    python3 scripts/bench.py --quick    # fewer repetitions, under 3 minutes
+    python3 scripts/bench.py --smoke    # tend alone, a few seconds; CI runs this
+
+Workloads (N services each):
+  footprint   RSS and PSS of all supervisor processes with N=100 and N=1000 up
+  startup     launch until all N children are alive
+  restart     SIGKILL one child until its replacement exists (min/median/p99)
+  idle        CPU time and voluntary context switches over 10 s with N=100 up
+  shutdown    signal until all N children (which honour SIGTERM) are gone
+  log         one child writes 200 MB of 100-byte lines: until the last line is
+              in the supervisor's log, against `cat` as the ceiling; every line
+              is checked for count and order
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LINE_BYTES = 100
+
+
+# ----- /proc helpers -------------------------------------------------------
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def cmdline(pid):
+    return read(f"/proc/{pid}/cmdline").split(b"\0")[:-1]
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def children_of(pid):
+    """Direct children, from /proc/PID/task/*/children."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        out += [int(x) for x in read(f"/proc/{pid}/task/{tid}/children").split()]
+    return out
+
+
+def marked(marker):
+    """Pids of live service children: `/bin/sleep MARKER`."""
+    want = [b"/bin/sleep", marker.encode()]
+    pids = []
+    for pid in all_pids():
+        if cmdline(pid) == want and not zombie(pid):
+            pids.append(pid)
+    return pids
+
+
+def zombie(pid):
+    stat = read(f"/proc/{pid}/stat")
+    try:
+        return stat.rsplit(b")", 1)[1].split()[0] == b"Z"
+    except IndexError:
+        return True
+
+
+def status_field(pid, name):
+    for line in read(f"/proc/{pid}/status").decode(errors="replace").splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid):
+    for line in read(f"/proc/{pid}/smaps_rollup").decode(errors="replace").splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return None
+
+
+def cpu_ticks(pid):
+    stat = read(f"/proc/{pid}/stat")
+    try:
+        fields = stat.rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (IndexError, ValueError):
+        return 0
+
+
+def wait_for(predicate, timeout, poll=0.0005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    return None
+
+
+# ----- supervisors ---------------------------------------------------------
+
+class Supervisor:
+    """One supervisor under test: writes its config, starts, stops, finds its
+    own processes. Subclasses fill in the details."""
+
+    name = "?"
+    restart_gap = 0.05  # wait this long after a (re)start before the next kill
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.proc = None
+        self.logfile = os.path.join(workdir, "supervisor.log")
+
+    def available(self):
+        return True
+
+    def setup(self, services, log_service=None):
+        raise NotImplementedError
+
+    def start(self):
+        self.log = open(self.logfile, "wb")
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.dir)
+
+    def supervisor_pids(self):
+        return [self.proc.pid] if self.proc else []
+
+    def stop_signal(self):
+        return signal.SIGTERM
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(self.stop_signal())
+
+    def kill(self):
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            self.log.close()
+            self.proc = None
+
+    def captured_log(self):
+        return self.logfile
+
+    def binaries(self):
+        return []
+
+
+class Tend(Supervisor):
+    name = "tend"
+
+    def __init__(self, workdir, binary):
+        super().__init__(workdir)
+        self.binary = binary
+
+    def setup(self, services, log_service=None):
+        entries = [{"name": n, "command": argv, "retry_delay": 0,
+                    "max_retries": 1000000, "retry_window": "1s"}
+                   for n, argv in services]
+        if log_service:
+            n, argv = log_service
+            entries.append({"name": n, "command": argv, "restart_policy": "never"})
+        config = {"control_socket": os.path.join(self.dir, "t.sock"),
+                  "log_level": "info", "services": entries}
+        with open(os.path.join(self.dir, "tend.json"), "w") as f:
+            json.dump(config, f)
+
+    def argv(self):
+        return [self.binary, "run", "-c", os.path.join(self.dir, "tend.json")]
+
+    def binaries(self):
+        return [self.binary]
+
+
+class Supervisord(Supervisor):
+    name = "supervisord"
+
+    def available(self):
+        return shutil.which("supervisord") is not None
+
+    def setup(self, services, log_service=None):
+        lines = ["[supervisord]", "nodaemon=true", f"logfile={self.dir}/supervisord.log",
+                 f"pidfile={self.dir}/supervisord.pid", "loglevel=warn", ""]
+        for n, argv in services:
+            lines += [f"[program:{n}]", "command=" + " ".join(argv), "autorestart=true",
+                      "startsecs=0", "startretries=1000000", "stopwaitsecs=10",
+                      "stdout_logfile=NONE", "stderr_logfile=NONE", ""]
+        if log_service:
+            n, argv = log_service
+            lines += [f"[program:{n}]", "command=" + " ".join(argv), "autorestart=false",
+                      "startsecs=0", f"stdout_logfile={self.dir}/captured.log",
+                      "stdout_logfile_maxbytes=0", "stdout_logfile_backups=0", ""]
+        with open(os.path.join(self.dir, "supervisord.conf"), "w") as f:
+            f.write("\n".join(lines))
+
+    def argv(self):
+        return ["supervisord", "-n", "-c", os.path.join(self.dir, "supervisord.conf")]
+
+    def captured_log(self):
+        return os.path.join(self.dir, "captured.log")
+
+    def binaries(self):
+        return [shutil.which("supervisord") or ""]
+
+
+def write_run(folder, script):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "run")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + script + "\n")
+    os.chmod(path, 0o755)
+
+
+class Runit(Supervisor):
+    name = "runit"
+    restart_gap = 1.05  # runsv waits 1 s before restarting a run that lived < 1 s
+
+    def available(self):
+        return shutil.which("runsvdir") is not None and shutil.which("runsv") is not None
+
+    def setup(self, services, log_service=None):
+        self.sv = os.path.join(self.dir, "sv")
+        for n, argv in services:
+            write_run(os.path.join(self.sv, n), "exec " + " ".join(argv))
+        if log_service:
+            n, argv = log_service
+            folder = os.path.join(self.sv, n)
+            write_run(folder, "exec " + " ".join(argv))
+            logdir = os.path.join(self.dir, "svlogd")
+            os.makedirs(logdir, exist_ok=True)
+            with open(os.path.join(logdir, "config"), "w") as f:
+                f.write("s0\n")  # never rotate
+            write_run(os.path.join(folder, "log"), f"exec svlogd {logdir}")
+            self.captured = os.path.join(logdir, "current")
+
+    def argv(self):
+        return ["runsvdir", "-P", self.sv]
+
+    def supervisor_pids(self):
+        if not self.proc:
+            return []
+        kids = [p for p in children_of(self.proc.pid) if cmdline(p)[:1] == [b"runsv"]]
+        return [self.proc.pid] + kids
+
+    def stop_signal(self):
+        return signal.SIGHUP  # runsvdir: TERM every runsv, which stops its service
+
+    def captured_log(self):
+        return self.captured
+
+    def binaries(self):
+        return [shutil.which("runsvdir") or "", shutil.which("runsv") or ""]
+
+
+class S6(Supervisor):
+    name = "s6"
+    restart_gap = 1.05  # s6-supervise waits 1 s between spawns of a short run
+
+    def available(self):
+        return shutil.which("s6-svscan") is not None
+
+    def setup(self, services, log_service=None):
+        self.scan = os.path.join(self.dir, "scan")
+        for n, argv in services:
+            write_run(os.path.join(self.scan, n), "exec " + " ".join(argv))
+        if log_service:
+            n, argv = log_service
+            folder = os.path.join(self.scan, n)
+            write_run(folder, "exec " + " ".join(argv))
+            logdir = os.path.join(self.dir, "s6log")
+            write_run(os.path.join(folder, "log"), f"exec s6-log -b n2 s100000000 {logdir}")
+            self.captured = logdir
+        os.makedirs(self.scan, exist_ok=True)
+
+    def argv(self):
+        return ["s6-svscan", "-c", "4000", self.scan]
+
+    def supervisor_pids(self):
+        if not self.proc:
+            return []
+        kids = [p for p in children_of(self.proc.pid) if cmdline(p)[:1] == [b"s6-supervise"]]
+        return [self.proc.pid] + kids
+
+    def captured_log(self):
+        # s6-log rotates at 100 MB: every archived file, oldest first, then current.
+        try:
+            files = sorted(f for f in os.listdir(self.captured) if f.startswith("@"))
+        except OSError:
+            files = []
+        return [os.path.join(self.captured, f) for f in files] + [os.path.join(self.captured, "current")]
+
+    def binaries(self):
+        return [shutil.which("s6-svscan") or "", shutil.which("s6-supervise") or ""]
+
+
+class Horust(Supervisor):
+    name = "horust"
+
+    def available(self):
+        return shutil.which("horust") is not None
+
+    def setup(self, services, log_service=None):
+        self.services = os.path.join(self.dir, "services")
+        os.makedirs(self.services, exist_ok=True)
+        for n, argv in services:
+            self.write(n, argv, "always")
+        if log_service:
+            n, argv = log_service
+            self.write(n, argv, "never", stdout=os.path.join(self.dir, "captured.log"))
+
+    def write(self, name, argv, strategy, stdout=None):
+        text = f'command = "{" ".join(argv)}"\n'
+        if stdout:
+            text += f'stdout = "{stdout}"\n'
+        text += f'[restart]\nstrategy = "{strategy}"\nbackoff = "0s"\nattempts = 0\n'
+        text += '[termination]\nwait = "10s"\n'
+        with open(os.path.join(self.services, name + ".toml"), "w") as f:
+            f.write(text)
+
+    def argv(self):
+        return ["horust", "--services-path", self.services]
+
+    def captured_log(self):
+        return os.path.join(self.dir, "captured.log")
+
+    def binaries(self):
+        return [shutil.which("horust") or ""]
+
+
+# ----- workloads -----------------------------------------------------------
+
+class Failed(Exception):
+    pass
+
+
+def sleepers(n, marker):
+    return [(f"s{i}", ["/bin/sleep", marker]) for i in range(n)]
+
+
+def fresh(make, tag):
+    workdir = tempfile.mkdtemp(prefix=f"tb-{tag}-", dir="/tmp")
+    return make(workdir)
+
+
+def up(sup, n, marker, timeout=120):
+    """Start and wait until n children are alive; returns seconds taken."""
+    t0 = time.monotonic()
+    sup.start()
+    got = wait_for(lambda: len(marked(marker)) >= n, timeout, poll=0.001)
+    if not got:
+        raise Failed(f"{sup.name}: only {len(marked(marker))} of {n} services came up")
+    return time.monotonic() - t0
+
+
+def down(sup, marker, timeout=60):
+    """Stop and wait until every child is gone; returns seconds taken."""
+    t0 = time.monotonic()
+    sup.stop()
+    gone = wait_for(lambda: not marked(marker), timeout, poll=0.001)
+    elapsed = time.monotonic() - t0
+    sup.kill()
+    if not gone:
+        raise Failed(f"{sup.name}: children still alive after {timeout}s")
+    return elapsed
+
+
+def footprint(make, n, idx):
+    marker = str(900000 + idx)
+    sup = fresh(make, "fp")
+    sup.setup(sleepers(n, marker))
+    try:
+        up(sup, n, marker)
+        time.sleep(0.5)  # let lazy allocations settle
+        pids = sup.supervisor_pids()
+        rss = sum(status_field(p, "VmRSS") for p in pids)
+        pss_values = [pss_kib(p) for p in pids]
+        pss = sum(pss_values) if all(v is not None for v in pss_values) else None
+        return {"rss_kib": rss, "pss_kib": pss, "processes": len(pids)}
+    finally:
+        down(sup, marker)
+
+
+def startup(make, n, idx, reps):
+    times = []
+    for r in range(reps):
+        marker = str(910000 + idx * 100 + r)
+        sup = fresh(make, "st")
+        sup.setup(sleepers(n, marker))
+        try:
+            times.append(up(sup, n, marker))
+        finally:
+            down(sup, marker)
+    return {"median_s": statistics.median(times), "min_s": min(times)}
+
+
+def restart_latency(make, idx, reps):
+    marker = str(920000 + idx)
+    sup = fresh(make, "rs")
+    sup.setup(sleepers(1, marker))
+    samples = []
+    try:
+        up(sup, 1, marker)
+        for _ in range(reps):
+            time.sleep(sup.restart_gap)
+            pids = marked(marker)
+            if len(pids) != 1:
+                raise Failed(f"{sup.name}: expected one child, found {pids}")
+            old = pids[0]
+            parent = int(read(f"/proc/{old}/stat").rsplit(b")", 1)[1].split()[1])
+            t0 = time.monotonic()
+            os.kill(old, signal.SIGKILL)
+
+            def replaced():
+                for p in children_of(parent):
+                    if p != old and cmdline(p) == [b"/bin/sleep", marker.encode()]:
+                        return p
+                return None
+            if not wait_for(replaced, 30, poll=0.0001):
+                raise Failed(f"{sup.name}: no replacement within 30s")
+            samples.append(time.monotonic() - t0)
+    finally:
+        down(sup, marker)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+    return {"min_ms": samples[0] * 1000, "median_ms": statistics.median(samples) * 1000,
+            "p99_ms": p99 * 1000, "reps": len(samples)}
+
+
+def idle_cost(make, idx, n, seconds):
+    marker = str(930000 + idx)
+    sup = fresh(make, "id")
+    sup.setup(sleepers(n, marker))
+    try:
+        up(sup, n, marker)
+        time.sleep(1.0)
+        pids = sup.supervisor_pids()
+        ticks0 = sum(cpu_ticks(p) for p in pids)
+        ctx0 = sum(status_field(p, "voluntary_ctxt_switches") for p in pids)
+        time.sleep(seconds)
+        ticks1 = sum(cpu_ticks(p) for p in pids)
+        ctx1 = sum(status_field(p, "voluntary_ctxt_switches") for p in pids)
+        hz = os.sysconf("SC_CLK_TCK")
+        return {"cpu_ms": (ticks1 - ticks0) * 1000 / hz, "wakeups": ctx1 - ctx0,
+                "seconds": seconds}
+    finally:
+        down(sup, marker)
+
+
+def shutdown(make, n, idx, reps):
+    times = []
+    for r in range(reps):
+        marker = str(940000 + idx * 100 + r)
+        sup = fresh(make, "sd")
+        sup.setup(sleepers(n, marker))
+        try:
+            up(sup, n, marker)
+            time.sleep(0.3)
+        except Failed:
+            down(sup, marker)
+            raise
+        times.append(down(sup, marker))
+    return {"median_s": statistics.median(times), "min_s": min(times)}
+
+
+def make_log_input(path, megabytes):
+    """Lines of exactly LINE_BYTES bytes: a sequence number, padding, newline."""
+    count = megabytes * 1_000_000 // LINE_BYTES
+    pad = "x" * LINE_BYTES
+    with open(path, "w") as f:
+        chunk = []
+        for i in range(count):
+            head = f"seq {i:09d} "
+            chunk.append(head + pad[: LINE_BYTES - len(head) - 1] + "\n")
+            if len(chunk) == 10000:
+                f.write("".join(chunk))
+                chunk = []
+        f.write("".join(chunk))
+    return count
+
+
+def check_lines(paths, count):
+    """Every `seq N` line once, in order; returns how many were found."""
+    expect = 0
+    for path in paths if isinstance(paths, list) else [paths]:
+        with open(path, "rb") as f:
+            for line in f:
+                at = line.find(b"seq ")
+                if at < 0:
+                    continue
+                n = int(line[at + 4: at + 13])
+                if n != expect:
+                    raise Failed(f"line {expect} expected, found {n} in {path}")
+                expect += 1
+    if expect != count:
+        raise Failed(f"{expect} of {count} lines arrived")
+    return expect
+
+
+def log_throughput(make, idx, data, count):
+    marker = str(950000 + idx)
+    last = f"seq {count - 1:09d} ".encode()
+    sup = fresh(make, "lg")
+    # The writer: stream the file, then stay up so it is not restarted.
+    writer = ["/bin/sh", "-c", f"'cat {data}; exec /bin/sleep {marker}'"] \
+        if isinstance(sup, (Supervisord, Runit, S6, Horust)) else \
+        ["/bin/sh", "-c", f"cat {data}; exec /bin/sleep {marker}"]
+    sup.setup([], log_service=("writer", writer))
+    t0 = time.monotonic()
+    try:
+        sup.start()
+
+        def arrived():
+            target = sup.captured_log()
+            files = target if isinstance(target, list) else [target]
+            tail = b""
+            for p in files[-1:]:
+                try:
+                    with open(p, "rb") as f:
+                        f.seek(max(0, os.path.getsize(p) - 4096))
+                        tail = f.read()
+                except OSError:
+                    return False
+            return last in tail
+        if not wait_for(arrived, 600, poll=0.002):
+            raise Failed(f"{sup.name}: the last line never arrived")
+        elapsed = time.monotonic() - t0
+        check_lines(sup.captured_log(), count)
+        return {"seconds": elapsed}
+    finally:
+        down(sup, marker)
+
+
+def cat_ceiling(data):
+    out = os.path.join(tempfile.mkdtemp(prefix="tb-cat-", dir="/tmp"), "out")
+    t0 = time.monotonic()
+    subprocess.run(["/bin/sh", "-c", f"cat {data} | cat > {out}"], check=True)
+    elapsed = time.monotonic() - t0
+    shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    return elapsed
+
+
+# ----- report --------------------------------------------------------------
+
+METRICS = [
+    # key, label, unit, lower is better
+    ("rss10", "RSS, 10 services", "KiB", True),
+    ("start10", "startup, 10 services", "ms", True),
+    ("rss100", "RSS, 100 services", "KiB", True),
+    ("rss1000", "RSS, 1000 services", "KiB", True),
+    ("pss100", "PSS, 100 services", "KiB", True),
+    ("binary", "binary size", "KiB", True),
+    ("start100", "startup, 100 services", "ms", True),
+    ("start1000", "startup, 1000 services", "ms", True),
+    ("restart_med", "restart latency, median", "ms", True),
+    ("restart_p99", "restart latency, p99", "ms", True),
+    ("idle_wakeups", "idle wakeups / 10 s (100 svc)", "", True),
+    ("idle_cpu", "idle CPU / 10 s (100 svc)", "ms", True),
+    ("shutdown100", "shutdown, 100 services", "ms", True),
+    ("log_pct", "log throughput, % of cat", "%", False),
+]
+
+
+def flatten(r):
+    out = {}
+    if "footprint10" in r:
+        out["rss10"] = r["footprint10"]["rss_kib"]
+    if "startup10" in r:
+        out["start10"] = r["startup10"]["median_s"] * 1000
+    if "footprint100" in r:
+        out["rss100"] = r["footprint100"]["rss_kib"]
+        out["pss100"] = r["footprint100"]["pss_kib"]
+    if "footprint1000" in r:
+        out["rss1000"] = r["footprint1000"]["rss_kib"]
+    if "binary_kib" in r:
+        out["binary"] = r["binary_kib"]
+    if "startup100" in r:
+        out["start100"] = r["startup100"]["median_s"] * 1000
+    if "startup1000" in r:
+        out["start1000"] = r["startup1000"]["median_s"] * 1000
+    if "restart" in r:
+        out["restart_med"] = r["restart"]["median_ms"]
+        out["restart_p99"] = r["restart"]["p99_ms"]
+    if "idle" in r:
+        scale = 10.0 / r["idle"]["seconds"]
+        out["idle_wakeups"] = r["idle"]["wakeups"] * scale
+        out["idle_cpu"] = r["idle"]["cpu_ms"] * scale
+    if "shutdown100" in r:
+        out["shutdown100"] = r["shutdown100"]["median_s"] * 1000
+    if "log" in r:
+        out["log_pct"] = r["log"]["pct_of_cat"]
+    return out
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def table(results):
+    names = list(results)
+    flat = {n: flatten(results[n]) for n in names}
+    head = ["metric"] + names
+    rows = []
+    for key, label, unit, lower in METRICS:
+        if not any(key in flat[n] for n in names):
+            continue
+        base = flat.get("tend", {}).get(key)
+        row = [f"{label} ({unit})" if unit else label]
+        for n in names:
+            v = flat[n].get(key)
+            if v is None:
+                cell = results[n].get("errors", {}).get(key, "-")
+                row.append(cell if isinstance(cell, str) and len(cell) < 20 else "-")
+                continue
+            cell = fmt(v)
+            if n != "tend" and base not in (None, 0) and v is not None:
+                ratio = v / base if lower else base / v if v else float("inf")
+                cell += f" ({ratio:.1f}x)"
+            row.append(cell)
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def svg(results, path):
+    """One panel per metric, one bar per supervisor, value labels; hand-written SVG."""
+    names = list(results)
+    flat = {n: flatten(results[n]) for n in names}
+    metrics = [m for m in METRICS if any(m[0] in flat[n] for n in names)]
+    colors = {"tend": "#2b8a3e", "supervisord": "#1971c2", "runit": "#e67700",
+              "s6": "#862e9c", "horust": "#c92a2a"}
+    panel_h = 26 + 18 * len(names)
+    width, label_w, bar_w = 760, 170, 430
+    height = 40 + panel_h * len(metrics)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           '<text x="10" y="22" font-size="15" font-weight="bold">tend vs peers, same machine, '
+           'same run (shorter bar is better, except log throughput)</text>']
+    y = 40
+    for key, label, unit, lower in metrics:
+        values = [flat[n].get(key) for n in names]
+        top = max([v for v in values if v] or [1])
+        out.append(f'<text x="10" y="{y + 14}" font-weight="bold">{label}'
+                   f'{" (" + unit + ")" if unit else ""}</text>')
+        for i, (n, v) in enumerate(zip(names, values)):
+            by = y + 22 + 18 * i
+            out.append(f'<text x="{label_w - 8}" y="{by + 11}" text-anchor="end">{n}</text>')
+            if v is None:
+                out.append(f'<text x="{label_w}" y="{by + 11}" fill="#888">not measured</text>')
+                continue
+            w = max(1.0, bar_w * v / top) if top else 1.0
+            out.append(f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="14" '
+                       f'fill="{colors.get(n, "#555")}"/>')
+            out.append(f'<text x="{label_w + w + 6:.1f}" y="{by + 11}">{fmt(v)}</text>')
+        y += panel_h
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+# ----- main ----------------------------------------------------------------
+
+def build_tend():
+    binary = os.path.join(ROOT, "target", "release", "tend")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    return binary
+
+
+def run_one(sup_name, make, plan, data, count, ceiling, idx):
+    r, errors = {}, {}
+
+    def attempt(key, fn):
+        try:
+            r[key] = fn()
+        except Failed as e:
+            errors[key] = str(e)
+            print(f"  {sup_name}: {key} failed: {e}", file=sys.stderr)
+
+    bins = [b for b in make(tempfile.gettempdir()).binaries() if b and os.path.exists(b)]
+    r["binary_kib"] = sum(os.path.getsize(os.path.realpath(b)) for b in bins) / 1024
+    print(f"- {sup_name}", file=sys.stderr)
+    for n in plan["footprint"]:
+        attempt(f"footprint{n}", lambda n=n: footprint(make, n, idx * 10 + n % 7))
+    for n in plan["startup"]:
+        attempt(f"startup{n}", lambda n=n: startup(make, n, idx * 10 + n % 7, plan["startup_reps"]))
+    attempt("restart", lambda: restart_latency(make, idx, plan["restart_reps"]))
+    attempt("idle", lambda: idle_cost(make, idx, 100 if not plan["smoke"] else 10, plan["idle_s"]))
+    attempt("shutdown100", lambda: shutdown(make, plan["shutdown_n"], idx, plan["shutdown_reps"]))
+    if data:
+        def log():
+            res = log_throughput(make, idx, data, count)
+            res["pct_of_cat"] = 100.0 * ceiling / res["seconds"]
+            return res
+        attempt("log", log)
+    if errors:
+        r["errors"] = errors
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="fewer repetitions (under 3 minutes)")
+    mode.add_argument("--smoke", action="store_true", help="tend alone, tiny sizes (CI)")
+    ap.add_argument("--tend", help="tend binary (default: target/release/tend, built if missing)")
+    ap.add_argument("--only", help="comma-separated supervisors to run (default: all installed)")
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
+    ap.add_argument("--svg", default=os.path.join(ROOT, "docs", "bench.svg"))
+    args = ap.parse_args()
+
+    binary = os.path.abspath(args.tend) if args.tend else build_tend()
+    if args.smoke:
+        plan = dict(footprint=[10], startup=[10], startup_reps=1, restart_reps=5, idle_s=1,
+                    shutdown_n=10, shutdown_reps=1, log_mb=2, smoke=True)
+    elif args.quick:
+        plan = dict(footprint=[100], startup=[100], startup_reps=2, restart_reps=15, idle_s=3,
+                    shutdown_n=100, shutdown_reps=2, log_mb=50, smoke=False)
+    else:
+        plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=3, restart_reps=100,
+                    idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, smoke=False)
+
+    candidates = [
+        ("tend", lambda d: Tend(d, binary)),
+        ("supervisord", Supervisord),
+        ("runit", Runit),
+        ("s6", S6),
+        ("horust", Horust),
+    ]
+    if args.smoke:
+        candidates = candidates[:1]
+    if args.only:
+        keep = args.only.split(",")
+        candidates = [c for c in candidates if c[0] in keep]
+    chosen = []
+    for name, make in candidates:
+        if make(tempfile.gettempdir()).available():
+            chosen.append((name, make))
+        else:
+            print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
+                  file=sys.stderr)
+
+    datadir = tempfile.mkdtemp(prefix="tb-data-", dir="/tmp")
+    data = os.path.join(datadir, "lines.txt")
+    count = make_log_input(data, plan["log_mb"])
+    ceiling = statistics.median(cat_ceiling(data) for _ in range(3))
+    results = {}
+    t0 = time.monotonic()
+    try:
+        for idx, (name, make) in enumerate(chosen):
+            results[name] = run_one(name, make, plan, data, count, ceiling, idx)
+    finally:
+        shutil.rmtree(datadir, ignore_errors=True)
+        for d in os.listdir("/tmp"):
+            if d.startswith("tb-"):
+                shutil.rmtree(os.path.join("/tmp", d), ignore_errors=True)
+
+    meta = {"mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+            "cpus": os.cpu_count(), "kernel": os.uname().release,
+            "log_mb": plan["log_mb"], "cat_ceiling_s": ceiling,
+            "elapsed_s": time.monotonic() - t0}
+    print()
+    print(table(results))
+    print(f"\n({meta['mode']} run, {meta['cpus']} CPUs, kernel {meta['kernel']}, "
+          f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, "
+          f"took {meta['elapsed_s']:.0f} s; ratios are peer / tend, higher = tend better)")
+    if not args.smoke:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
+        os.makedirs(os.path.dirname(args.svg), exist_ok=True)
+        svg(results, args.svg)
+        print(f"wrote {args.json} and {args.svg}")
+    failed = [n for n, r in results.items() if r.get("errors")]
+    if "tend" in results and results["tend"].get("errors"):
+        print("tend failed a measurement", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"peers with failed measurements: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
