@@ -172,10 +172,10 @@ fn signal_reaches_the_service() {
     let dir = TestDir::new("signal");
     let svc = dir.script(
         "svc",
-        "trap 'echo hup >> \"$DIR/hups\"' HUP; while :; do sleep 0.05; done",
+        "trap 'echo hup >> \"$DIR/hups\"' HUP; : > \"$DIR/up\"; while :; do sleep 0.05; done",
     );
     let tend = Tend::start(&dir, json!({"services": [{"name": "s", "command": [svc]}]}));
-    tend.wait_state("s", "running");
+    eventually("trap set", || dir.exists("up"));
     let (code, _, err) = tend.client(&["signal", "s", "HUP"]);
     assert_eq!(code, 0, "{err}");
     eventually("HUP handled", || dir.read("hups").contains("hup"));

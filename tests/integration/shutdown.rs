@@ -11,7 +11,7 @@ fn sigterm_reaches_every_service_and_tend_exits_0() {
     let svc = |name: &str| {
         dir.script(
             name,
-            &format!("trap 'echo {name} > \"$DIR/term.{name}\"; exit 0' TERM; echo up; while :; do sleep 0.05; done"),
+            &format!("trap 'echo {name} > \"$DIR/term.{name}\"; exit 0' TERM; : > \"$DIR/up.{name}\"; while :; do sleep 0.05; done"),
         )
     };
     let mut tend = Tend::start(
@@ -22,8 +22,9 @@ fn sigterm_reaches_every_service_and_tend_exits_0() {
             {"name": "c", "command": [svc("c")]},
         ]}),
     );
+    // Wait until each shell has set its trap, or SIGTERM could beat it.
     for n in ["a", "b", "c"] {
-        tend.wait_state(n, "running");
+        eventually(&format!("{n} trap set"), || dir.exists(&format!("up.{n}")));
     }
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.wait_exit().code(), Some(0), "{}", tend.log());
@@ -68,7 +69,8 @@ fn grandchildren_in_the_group_get_the_stop_signal() {
     );
     let parent = dir.script(
         "parent",
-        &format!("{grandchild} &\ntrap 'wait; exit 0' TERM\nwhile :; do sleep 0.05; done"),
+        // The trap comes first: once gc.pid exists the parent is ready for SIGTERM.
+        &format!("trap 'wait; exit 0' TERM\n{grandchild} &\nwhile :; do sleep 0.05; done"),
     );
     let mut tend = Tend::start(
         &dir,
@@ -89,7 +91,7 @@ fn services_stop_in_reverse_dependency_order() {
     let svc = |name: &str| {
         dir.script(
             name,
-            &format!("trap 'sleep 0.2; echo {name} >> \"$DIR/stops\"; exit 0' TERM; while :; do sleep 0.05; done"),
+            &format!("trap 'sleep 0.2; echo {name} >> \"$DIR/stops\"; exit 0' TERM; : > \"$DIR/up.{name}\"; while :; do sleep 0.05; done"),
         )
     };
     let mut tend = Tend::start(
@@ -100,7 +102,9 @@ fn services_stop_in_reverse_dependency_order() {
             {"name": "web", "command": [svc("web")], "dependencies": ["app"]},
         ]}),
     );
-    tend.wait_state("web", "running");
+    for n in ["db", "app", "web"] {
+        eventually(&format!("{n} trap set"), || dir.exists(&format!("up.{n}")));
+    }
     tend.signal(libc::SIGINT);
     assert_eq!(tend.wait_exit().code(), Some(0));
     let stops: Vec<String> = dir.read("stops").lines().map(String::from).collect();
@@ -110,12 +114,15 @@ fn services_stop_in_reverse_dependency_order() {
 #[test]
 fn second_sigterm_kills_what_is_left_at_once() {
     let dir = TestDir::new("secondterm");
-    let stubborn = dir.script("stubborn", "trap '' TERM; while :; do sleep 0.05; done");
+    let stubborn = dir.script(
+        "stubborn",
+        "trap '' TERM; : > \"$DIR/up\"; while :; do sleep 0.05; done",
+    );
     let mut tend = Tend::start(
         &dir,
         json!({"services": [{"name": "s", "command": [stubborn], "timeout_stop": "1h"}]}),
     );
-    tend.wait_state("s", "running");
+    eventually("trap set", || dir.exists("up"));
     tend.signal(libc::SIGTERM);
     tend.wait_state("s", "stopping");
     tend.signal(libc::SIGTERM);
