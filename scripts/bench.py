@@ -20,11 +20,14 @@ Workloads (N services each):
 """
 
 import argparse
+import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -65,9 +68,9 @@ def children_of(pid):
     return out
 
 
-def marked(marker):
-    """Pids of live service children: `/bin/sleep MARKER`."""
-    want = [b"/bin/sleep", marker.encode()]
+def marked(binary, marker):
+    """Pids of live service children: `BINARY MARKER`."""
+    want = [binary.encode(), marker.encode()]
     pids = []
     for pid in all_pids():
         if cmdline(pid) == want and not zombie(pid):
@@ -114,6 +117,95 @@ def wait_for(predicate, timeout, poll=0.0005):
             return value
         time.sleep(poll)
     return None
+
+
+class ExecWatch:
+    """The children that exec one binary, as the kernel reports them.
+
+    Each workload's services run a private copy of /bin/sleep. fanotify reports
+    every exec of that file and every exit of a process running it, with the
+    pid, the moment they happen, so the benchmark waits in `select` instead of
+    scanning /proc in a loop (which on 2 cores would steal the CPU from the
+    supervisor it is timing). Where fanotify is refused (not root, some
+    containers), it falls back to polling /proc every millisecond.
+    """
+
+    FAN_CLOEXEC, FAN_NONBLOCK = 0x1, 0x2
+    FAN_OPEN_EXEC, FAN_CLOSE_NOWRITE = 0x1000, 0x10
+
+    def __init__(self, binary, marker):
+        self.binary, self.marker = binary, marker
+        self.alive = set()
+        self.execs = []  # pids, in the order they exec'ed
+        self.fd = self._fanotify(binary)
+
+    @classmethod
+    def _fanotify(cls, path):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64,
+                                           ctypes.c_int, ctypes.c_char_p]
+            fd = libc.fanotify_init(cls.FAN_CLOEXEC | cls.FAN_NONBLOCK, os.O_RDONLY)
+            if fd < 0:
+                return None
+            if libc.fanotify_mark(fd, 1, cls.FAN_OPEN_EXEC | cls.FAN_CLOSE_NOWRITE,
+                                  -100, path.encode()) != 0:
+                os.close(fd)
+                return None
+            return fd
+        except (OSError, AttributeError):
+            return None
+
+    def pump(self, timeout):
+        """Take in what happened, waiting up to `timeout` for something to."""
+        if self.fd is None:
+            time.sleep(min(timeout, 0.001))
+            now = set(marked(self.binary, self.marker))
+            self.execs += [p for p in now - self.alive]
+            self.alive = now
+            return
+        ready, _, _ = select.select([self.fd], [], [], max(timeout, 0))
+        if not ready:
+            return
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            off = 0
+            while off + 24 <= len(data):
+                length, _, _, _, mask, fd, pid = struct.unpack_from("=IBBHQii", data, off)
+                off += max(length, 24)
+                if fd >= 0:
+                    os.close(fd)
+                # Events of one pid may be merged: an exec always comes first.
+                if mask & self.FAN_OPEN_EXEC:
+                    self.alive.add(pid)
+                    self.execs.append(pid)
+                if mask & self.FAN_CLOSE_NOWRITE:
+                    self.alive.discard(pid)
+
+    def wait(self, predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.pump(min(left, 0.1))
+        return True
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def child_binary(sup, marker):
+    """A private copy of /bin/sleep for this run's services, watched."""
+    path = os.path.join(sup.dir, "sleep")
+    shutil.copy("/bin/sleep", path)
+    sup.watch = ExecWatch(path, marker)
+    return path
 
 
 # ----- supervisors ---------------------------------------------------------
@@ -359,8 +451,9 @@ class Failed(Exception):
     pass
 
 
-def sleepers(n, marker):
-    return [(f"s{i}", ["/bin/sleep", marker]) for i in range(n)]
+def sleepers(sup, n, marker):
+    binary = child_binary(sup, marker)
+    return [(f"s{i}", [binary, marker]) for i in range(n)]
 
 
 def fresh(make, tag):
@@ -368,23 +461,26 @@ def fresh(make, tag):
     return make(workdir)
 
 
-def up(sup, n, marker, timeout=120):
-    """Start and wait until n children are alive; returns seconds taken."""
+def up(sup, n, timeout=120):
+    """Start and wait until n children have exec'ed; returns seconds taken."""
+    watch = sup.watch
     t0 = time.monotonic()
     sup.start()
-    got = wait_for(lambda: len(marked(marker)) >= n, timeout, poll=0.001)
-    if not got:
-        raise Failed(f"{sup.name}: only {len(marked(marker))} of {n} services came up")
+    if not watch.wait(lambda: len(watch.alive) >= n, timeout):
+        raise Failed(f"{sup.name}: only {len(watch.alive)} of {n} services came up")
     return time.monotonic() - t0
 
 
-def down(sup, marker, timeout=60):
+def down(sup, timeout=60):
     """Stop and wait until every child is gone; returns seconds taken."""
+    watch = sup.watch
+    watch.pump(0)
     t0 = time.monotonic()
     sup.stop()
-    gone = wait_for(lambda: not marked(marker), timeout, poll=0.001)
+    gone = watch.wait(lambda: not watch.alive, timeout)
     elapsed = time.monotonic() - t0
     sup.kill()
+    watch.close()
     if not gone:
         raise Failed(f"{sup.name}: children still alive after {timeout}s")
     return elapsed
@@ -393,9 +489,9 @@ def down(sup, marker, timeout=60):
 def footprint(make, n, idx):
     marker = str(900000 + idx)
     sup = fresh(make, "fp")
-    sup.setup(sleepers(n, marker))
+    sup.setup(sleepers(sup, n, marker))
     try:
-        up(sup, n, marker)
+        up(sup, n)
         time.sleep(0.5)  # let lazy allocations settle
         pids = sup.supervisor_pids()
         rss = sum(status_field(p, "VmRSS") for p in pids)
@@ -403,7 +499,7 @@ def footprint(make, n, idx):
         pss = sum(pss_values) if all(v is not None for v in pss_values) else None
         return {"rss_kib": rss, "pss_kib": pss, "processes": len(pids)}
     finally:
-        down(sup, marker)
+        down(sup)
 
 
 def startup(make, n, idx, reps):
@@ -411,41 +507,36 @@ def startup(make, n, idx, reps):
     for r in range(reps):
         marker = str(910000 + idx * 100 + r)
         sup = fresh(make, "st")
-        sup.setup(sleepers(n, marker))
+        sup.setup(sleepers(sup, n, marker))
         try:
-            times.append(up(sup, n, marker))
+            times.append(up(sup, n))
         finally:
-            down(sup, marker)
+            down(sup)
     return {"median_s": statistics.median(times), "min_s": min(times)}
 
 
 def restart_latency(make, idx, reps):
     marker = str(920000 + idx)
     sup = fresh(make, "rs")
-    sup.setup(sleepers(1, marker))
+    sup.setup(sleepers(sup, 1, marker))
     samples = []
     try:
-        up(sup, 1, marker)
+        up(sup, 1)
         for _ in range(reps):
             time.sleep(sup.restart_gap)
-            pids = marked(marker)
-            if len(pids) != 1:
-                raise Failed(f"{sup.name}: expected one child, found {pids}")
-            old = pids[0]
-            parent = int(read(f"/proc/{old}/stat").rsplit(b")", 1)[1].split()[1])
+            watch = sup.watch
+            watch.pump(0)
+            if len(watch.alive) != 1:
+                raise Failed(f"{sup.name}: expected one child, found {watch.alive}")
+            old = next(iter(watch.alive))
+            seen = len(watch.execs)
             t0 = time.monotonic()
             os.kill(old, signal.SIGKILL)
-
-            def replaced():
-                for p in children_of(parent):
-                    if p != old and cmdline(p) == [b"/bin/sleep", marker.encode()]:
-                        return p
-                return None
-            if not wait_for(replaced, 30, poll=0.0001):
+            if not watch.wait(lambda: len(watch.execs) > seen, 30):
                 raise Failed(f"{sup.name}: no replacement within 30s")
             samples.append(time.monotonic() - t0)
     finally:
-        down(sup, marker)
+        down(sup)
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
     return {"min_ms": samples[0] * 1000, "median_ms": statistics.median(samples) * 1000,
@@ -455,9 +546,9 @@ def restart_latency(make, idx, reps):
 def idle_cost(make, idx, n, seconds):
     marker = str(930000 + idx)
     sup = fresh(make, "id")
-    sup.setup(sleepers(n, marker))
+    sup.setup(sleepers(sup, n, marker))
     try:
-        up(sup, n, marker)
+        up(sup, n)
         time.sleep(1.0)
         pids = sup.supervisor_pids()
         ticks0 = sum(cpu_ticks(p) for p in pids)
@@ -469,7 +560,7 @@ def idle_cost(make, idx, n, seconds):
         return {"cpu_ms": (ticks1 - ticks0) * 1000 / hz, "wakeups": ctx1 - ctx0,
                 "seconds": seconds}
     finally:
-        down(sup, marker)
+        down(sup)
 
 
 def shutdown(make, n, idx, reps):
@@ -477,14 +568,14 @@ def shutdown(make, n, idx, reps):
     for r in range(reps):
         marker = str(940000 + idx * 100 + r)
         sup = fresh(make, "sd")
-        sup.setup(sleepers(n, marker))
+        sup.setup(sleepers(sup, n, marker))
         try:
-            up(sup, n, marker)
+            up(sup, n)
             time.sleep(0.3)
         except Failed:
-            down(sup, marker)
+            down(sup)
             raise
-        times.append(down(sup, marker))
+        times.append(down(sup))
     return {"median_s": statistics.median(times), "min_s": min(times)}
 
 
@@ -526,10 +617,11 @@ def log_throughput(make, idx, data, count):
     marker = str(950000 + idx)
     last = f"seq {count - 1:09d} ".encode()
     sup = fresh(make, "lg")
+    binary = child_binary(sup, marker)
     # The writer: stream the file, then stay up so it is not restarted.
-    writer = ["/bin/sh", "-c", f"'cat {data}; exec /bin/sleep {marker}'"] \
+    writer = ["/bin/sh", "-c", f"'cat {data}; exec {binary} {marker}'"] \
         if isinstance(sup, (Supervisord, Runit, S6, Horust)) else \
-        ["/bin/sh", "-c", f"cat {data}; exec /bin/sleep {marker}"]
+        ["/bin/sh", "-c", f"cat {data}; exec {binary} {marker}"]
     sup.setup([], log_service=("writer", writer))
     t0 = time.monotonic()
     try:
@@ -553,7 +645,7 @@ def log_throughput(make, idx, data, count):
         check_lines(sup.captured_log(), count)
         return {"seconds": elapsed}
     finally:
-        down(sup, marker)
+        down(sup)
 
 
 def cat_ceiling(data):

@@ -80,6 +80,12 @@ struct ServiceIo {
     pipes: VecDeque<Token>,
 }
 
+/// A live main process of a service.
+struct Child {
+    service: ServiceId,
+    run: RunId,
+}
+
 /// The shell: owns the poll, the children, the pipes and the control socket.
 pub struct Runtime {
     poll: Poll,
@@ -89,8 +95,9 @@ pub struct Runtime {
     signals: Signals,
     config_path: PathBuf,
     config: Config,
-    /// Live main processes: pid → (service, run). A pid leaves when reaped.
-    children: HashMap<i32, (ServiceId, RunId)>,
+    /// Live main processes by pid. A pid leaves when reaped.
+    children: HashMap<i32, Child>,
+    spawner: spawn::Spawner,
     pipes: HashMap<Token, Pipe>,
     /// Pipes that may have data without a new edge coming.
     ready: VecDeque<Token>,
@@ -131,6 +138,8 @@ impl Runtime {
                 .registry()
                 .register(&mut SourceFd(&fd), log_token, Interest::WRITABLE);
         }
+        let spawner = spawn::Spawner::new(sys::raise_nofile())
+            .map_err(|e| RunError::Setup("prepare spawning", e))?;
         let seed = seed();
         let sup = Supervisor::new(&config, seed);
         let io = (0..config.services.len())
@@ -145,6 +154,7 @@ impl Runtime {
             config_path: config_path.to_path_buf(),
             config,
             children: HashMap::new(),
+            spawner,
             pipes: HashMap::new(),
             ready: VecDeque::new(),
             io,
@@ -295,6 +305,7 @@ impl Runtime {
             };
             let owner = self.children.remove(&pid);
             if owner.is_some() {
+                // Reaped or not, its pid must not be signalled by us any more.
                 // The zombie still holds the group id, so this cannot hit a
                 // reused pid: whatever the service left behind goes with it.
                 let _ = sys::kill_group(pid, libc::SIGKILL);
@@ -309,7 +320,7 @@ impl Runtime {
                 }
             };
             match owner {
-                Some((service, run)) => self.on_exit(service, run, status),
+                Some(child) => self.on_exit(child.service, child.run, status),
                 None => debug!(
                     "reaped orphan {pid} ({})",
                     crate::machine::describe_exit(status)
@@ -418,16 +429,16 @@ impl Runtime {
     }
 
     fn spawn(&mut self, service: ServiceId, run: RunId) -> Event {
-        let Some(spec) = self.sup.get(service).map(|s| s.spec.clone()) else {
+        let Some(spec) = self.sup.get(service).map(|s| &s.spec) else {
             return Event::SpawnFailed {
                 service,
                 run,
                 error: "unknown service".into(),
             };
         };
-        match spawn::spawn(&spec) {
+        match self.spawner.spawn(spec) {
             Ok(child) => {
-                self.children.insert(child.pid, (service, run));
+                self.children.insert(child.pid, Child { service, run });
                 if let Some(out) = child.stdout {
                     self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
                 }
@@ -505,7 +516,11 @@ impl Runtime {
     fn signal(&mut self, service: ServiceId, run: RunId, pgid: Pid, signal: Signal) {
         // The core never orders a signal after the exit; check anyway, because a
         // pid that has been reaped may belong to someone else by now.
-        if self.children.get(&pgid.0) != Some(&(service, run)) {
+        let ours = self
+            .children
+            .get(&pgid.0)
+            .is_some_and(|c| c.service == service && c.run == run);
+        if !ours {
             debug!("not signalling {}: already reaped", pgid.0);
             return;
         }

@@ -1,44 +1,120 @@
-//! Spawning a service: everything decided before `fork`, and only
-//! async-signal-safe calls between `fork` and `exec`.
+//! Spawning a service the way `posix_spawn` does: `clone(CLONE_VM | CLONE_VFORK)`
+//! on a small stack of its own, only raw system calls in the child, and the
+//! outcome known when `clone` returns.
 //!
-//! Before fork (allocation is fine): argv and environment via `std::process::Command`,
-//! user and group resolved to ids and supplementary groups, rlimits collected, the
-//! parent pid captured. In the child (`pre_exec`), in this order: reset the signal
-//! mask and every disposition to default → `setrlimit` → `setgroups` → `setgid` →
-//! `setuid` → `prctl(PR_SET_PDEATHSIG, SIGKILL)` (after the credential change, which
-//! would clear it) → check the parent is still tend (else the death signal would
-//! never come). std then sets the process group (`process_group(0)`), stdin
-//! `/dev/null` and the output pipes, and execs.
+//! Why not `fork`: a fork copies tend's page tables and marks every page
+//! copy-on-write, so the child's first writes and the parent's next ones each
+//! take a page fault. On the restart path (exit → reap → spawn → exec) that cost
+//! more than everything else together. With `CLONE_VM` the child borrows tend's
+//! memory, and `CLONE_VFORK` suspends tend until the child has exec'ed or died,
+//! so the two never run on that memory at once.
 //!
-//! Must not: allocate, log, or touch `std::env` inside `pre_exec`.
+//! Before the clone (allocation is fine): the program is found on `PATH`; argv
+//! and the environment become C strings; user and group are resolved to ids;
+//! pipes are opened (all close-on-exec); every signal is blocked, so that no
+//! handler of tend's can run in the child.
+//!
+//! In the child, in this order: each disposition tend changed back to default →
+//! stdio onto fds 0/1/2 → own process group → `working_dir` → rlimits →
+//! `setgroups` → `setgid` → `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the
+//! credential change, which would clear it) → check the parent is still tend →
+//! empty signal mask → `execve`. A failing step writes `(step, errno)` into the
+//! report pipe and exits 127; the parent reads the pipe as soon as `clone`
+//! returns: 8 bytes mean the spawn failed, EOF means the exec happened.
+//!
+//! Must not (in the child): allocate, lock, log, call a libc function that is
+//! more than a system call (musl's `setuid` and `setrlimit` broadcast to all
+//! threads, which in a `CLONE_VM` child would touch tend's state), or write
+//! anything but its own stack and `errno`.
 
+use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use super::sys::{self, Credentials};
 use crate::config::{Limits, OutputMode, ServiceSpec};
 
-/// A running child, as the shell needs it.
+/// A child that has exec'ed its command, as the shell needs it.
 pub struct Spawned {
     pub pid: i32,
-    pub stdout: Option<ChildStdout>,
-    pub stderr: Option<ChildStderr>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
-/// Why a spawn failed, with the stage it failed at.
+/// Why a spawn failed, with the step it failed at.
 #[derive(Debug)]
 pub struct SpawnError {
-    pub stage: &'static str,
+    pub stage: Stage,
     pub source: io::Error,
+}
+
+/// The step of a spawn that failed; numbered for the report pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stage {
+    Prepare = 1,
+    UserGroup,
+    Stdio,
+    ProcessGroup,
+    WorkingDir,
+    Rlimit,
+    Setgroups,
+    Setgid,
+    Setuid,
+    DeathSignal,
+    ParentGone,
+    Exec,
+}
+
+impl Stage {
+    const ALL: [Stage; 12] = [
+        Stage::Prepare,
+        Stage::UserGroup,
+        Stage::Stdio,
+        Stage::ProcessGroup,
+        Stage::WorkingDir,
+        Stage::Rlimit,
+        Stage::Setgroups,
+        Stage::Setgid,
+        Stage::Setuid,
+        Stage::DeathSignal,
+        Stage::ParentGone,
+        Stage::Exec,
+    ];
+
+    fn from_code(code: u32) -> Stage {
+        Stage::ALL
+            .into_iter()
+            .find(|s| *s as u32 == code)
+            .unwrap_or(Stage::Exec)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Stage::Prepare => "prepare",
+            Stage::UserGroup => "user/group",
+            Stage::Stdio => "stdio",
+            Stage::ProcessGroup => "setpgid",
+            Stage::WorkingDir => "working_dir",
+            Stage::Rlimit => "setrlimit",
+            Stage::Setgroups => "setgroups",
+            Stage::Setgid => "setgid",
+            Stage::Setuid => "setuid",
+            Stage::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
+            Stage::ParentGone => "tend exited during the spawn",
+            Stage::Exec => "exec",
+        }
+    }
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.stage {
-            "exec" => write!(f, "{}", self.source),
-            stage => write!(f, "{stage}: {}", self.source),
+            Stage::Exec => write!(f, "{}", self.source),
+            stage => write!(f, "{}: {}", stage.describe(), self.source),
         }
     }
 }
@@ -49,63 +125,299 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Spawn `spec`'s command in its own process group.
-pub fn spawn(spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
-    let creds = sys::resolve_credentials(spec.user.as_deref(), spec.group.as_deref()).map_err(
-        |source| SpawnError {
-            stage: "user/group",
-            source,
-        },
-    )?;
-    let mut command = build_command(spec, &creds);
-    let rlimits = collect_rlimits(&spec.limits);
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure only makes async-signal-safe calls on data prepared
-    // before fork (see child_setup); it does not allocate.
-    unsafe {
-        command.pre_exec(move || child_setup(&rlimits, &creds, parent));
+fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError { stage, source }
+}
+
+/// Bytes of the child's stack: it runs one shallow function of system calls.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What every spawn needs and tend works out once: restart latency is the time
+/// from an exit to the next exec, so the path in between does as little as it can.
+pub struct Spawner {
+    /// The child's stack, reused: the parent is suspended while a child runs on it.
+    stack: Vec<u8>,
+    /// `/dev/null` for every child's stdin (and its output with `output: null`).
+    null: OwnedFd,
+    /// tend's soft `RLIMIT_NOFILE` before tend raised it, for the children.
+    nofile: Option<libc::rlimit>,
+    /// The signals whose disposition in tend is not the default (signal-hook's
+    /// handlers, Rust's ignored SIGPIPE, whatever tend's parent ignored): the
+    /// child resets exactly these. tend changes no disposition after start-up.
+    non_default_signals: Vec<libc::c_int>,
+    parent: libc::pid_t,
+}
+
+impl Spawner {
+    /// Call after the signal handlers are installed. `nofile`: the limit the
+    /// children get back (see [`sys::raise_nofile`]).
+    pub fn new(nofile: Option<libc::rlimit>) -> io::Result<Spawner> {
+        Ok(Spawner {
+            stack: vec![0u8; CHILD_STACK],
+            null: sys::open_dev_null()?,
+            nofile,
+            non_default_signals: (1..=64)
+                .filter(|s| !sys::is_default_disposition(*s))
+                .collect(),
+            parent: std::process::id() as libc::pid_t,
+        })
     }
-    let mut child = command.spawn().map_err(|source| SpawnError {
-        stage: "exec",
-        source,
-    })?;
+
+    /// Start `spec`'s command in its own process group; returns once it has
+    /// exec'ed (or failed to).
+    pub fn spawn(&mut self, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
+        spawn(self, spec)
+    }
+}
+
+fn spawn(spawner: &mut Spawner, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
+    let creds = sys::resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
+        .map_err(fail(Stage::UserGroup))?;
+    let env = environment(spec, &creds);
+    let program = find_program(spec, &env).map_err(fail(Stage::Exec))?;
+    let argv = CStrings::new(
+        std::iter::once(program.as_os_str().to_owned()).chain(
+            spec.command
+                .iter()
+                .skip(1)
+                .map(|a| OsString::from(a.as_str())),
+        ),
+    )
+    .map_err(fail(Stage::Prepare))?;
+    let envp = CStrings::new(env.into_iter().map(|(k, v)| {
+        let mut kv = k;
+        kv.push("=");
+        kv.push(v);
+        kv
+    }))
+    .map_err(fail(Stage::Prepare))?;
+    let dir = match &spec.working_dir {
+        Some(d) => Some(cstring(d.as_os_str()).map_err(fail(Stage::Prepare))?),
+        None => None,
+    };
+    let plan = ChildPlan {
+        program: argv.ptrs[0],
+        argv: argv.ptrs.as_ptr(),
+        envp: envp.ptrs.as_ptr(),
+        dir: dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+        rlimits: collect_rlimits(&spec.limits, spawner.nofile),
+        creds: &creds,
+        parent: spawner.parent,
+        signals: &spawner.non_default_signals,
+    };
+    let stdio = Stdio::open(spec.output, &spawner.null).map_err(fail(Stage::Prepare))?;
+    let (report_rx, report_tx) = sys::pipe().map_err(fail(Stage::Prepare))?;
+    let args = ChildArgs {
+        plan: &plan,
+        stdio: &stdio,
+        report: report_tx.as_raw_fd(),
+    };
+    let pid = clone_vfork(&mut spawner.stack, &args).map_err(fail(Stage::Prepare))?;
+    drop(report_tx);
+    if let Some(error) = read_report(&report_rx) {
+        // The child has exited (CLONE_VFORK released us at its exit): reap it
+        // now, so the SIGCHLD handler does not take it for an orphan.
+        sys::reap_blocking(pid);
+        return Err(error);
+    }
     Ok(Spawned {
-        pid: child.id() as i32,
-        stdout: child.stdout.take(),
-        stderr: child.stderr.take(),
+        pid,
+        stdout: stdio.stdout_rx,
+        stderr: stdio.stderr_rx,
     })
 }
 
-fn build_command(spec: &ServiceSpec, creds: &Credentials) -> Command {
-    let mut args = spec.command.iter();
-    let mut command = Command::new(args.next().map(String::as_str).unwrap_or(""));
-    command.args(args);
-    if !spec.inherit_environment {
-        command.env_clear();
-        for key in ["PATH", "HOME"] {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
+/// What `child_entry` gets through `clone`'s argument pointer.
+struct ChildArgs<'a> {
+    plan: &'a ChildPlan<'a>,
+    stdio: &'a Stdio<'a>,
+    report: RawFd,
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` running `child` on `stack`, with
+/// every signal blocked around it. Returns the child's pid once it has exec'ed
+/// or exited.
+fn clone_vfork(stack: &mut [u8], args: &ChildArgs<'_>) -> io::Result<libc::pid_t> {
+    // The stack grows down from its end, which must be 16-byte aligned.
+    let top = stack.as_mut_ptr_range().end as usize & !15;
+    // SAFETY: sigset_t is plain data, filled by sigfillset.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the calls get valid pointers. The child runs `child_entry` on a
+    // stack of its own in our memory while we are suspended (CLONE_VFORK), and
+    // `args` outlives it because clone only returns after the exec or exit.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            args as *const ChildArgs<'_> as *mut libc::c_void,
+        );
+        let error = io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid == -1 { Err(error) } else { Ok(pid) }
+    }
+}
+
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildArgs` of `clone_vfork`, alive in the suspended
+    // parent's frame; `child` never returns.
+    unsafe {
+        let args = &*(arg as *const ChildArgs<'_>);
+        child(args.plan, args.stdio, args.report)
+    }
+}
+
+/// Whether the child behind `report` failed before its exec, and why. Call it
+/// once the child has exec'ed or exited: its write end is closed by then.
+fn read_report(report: &OwnedFd) -> Option<SpawnError> {
+    let mut buf = [0u8; 8];
+    let n = sys::read_some(report.as_raw_fd(), &mut buf).ok()?;
+    if n < 8 {
+        return None;
+    }
+    let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    Some(SpawnError {
+        stage: Stage::from_code(stage),
+        source: io::Error::from_raw_os_error(errno),
+    })
+}
+
+/// The child's environment, as `NAME=value` pairs in a stable order.
+fn environment(spec: &ServiceSpec, creds: &Credentials) -> Vec<(OsString, OsString)> {
+    let mut env: std::collections::BTreeMap<OsString, OsString> = if spec.inherit_environment {
+        std::env::vars_os().collect()
+    } else {
+        ["PATH", "HOME"]
+            .into_iter()
+            .filter_map(|k| Some((OsString::from(k), std::env::var_os(k)?)))
+            .collect()
+    };
+    if let Some(home) = &creds.home {
+        env.insert("HOME".into(), home.into());
+    }
+    for (k, v) in &spec.environment {
+        env.insert(k.into(), v.into());
+    }
+    env.into_iter().collect()
+}
+
+/// Where `command[0]` is: as given when it holds a `/` (relative to
+/// `working_dir`), else the first executable match on the child's `PATH`, as
+/// `execvp` would search it.
+fn find_program(spec: &ServiceSpec, env: &[(OsString, OsString)]) -> io::Result<PathBuf> {
+    let name = spec.command.first().map(String::as_str).unwrap_or("");
+    if name.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        let checked = match &spec.working_dir {
+            Some(dir) if path.is_relative() => dir.join(&path),
+            _ => path.clone(),
+        };
+        executable(&checked)?;
+        return Ok(path);
+    }
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    // execvp: a match that is not executable is remembered (EACCES) but the search
+    // goes on; nothing at all is ENOENT.
+    let mut error = io::Error::from_raw_os_error(libc::ENOENT);
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(name);
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => error = e,
+            Err(_) => {}
         }
     }
-    if let Some(home) = &creds.home {
-        command.env("HOME", home);
+    Err(error)
+}
+
+/// Ok if `path` exists and has an execute bit for this process, as access(2)
+/// knows it. The rest (a directory, a bad format, a credential change in the
+/// child) the exec itself finds, and the report pipe carries back.
+fn executable(path: &Path) -> io::Result<()> {
+    sys::access_executable(&cstring(path.as_os_str())?)
+}
+
+fn cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{s:?} contains a NUL byte"),
+        )
+    })
+}
+
+/// C strings and the NULL-terminated pointer array `execve` takes.
+struct CStrings {
+    _owned: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CStrings {
+    fn new(items: impl Iterator<Item = OsString>) -> io::Result<CStrings> {
+        let owned = items.map(|s| cstring(&s)).collect::<io::Result<Vec<_>>>()?;
+        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(CStrings {
+            _owned: owned,
+            ptrs,
+        })
     }
-    command.envs(&spec.environment);
-    if let Some(dir) = &spec.working_dir {
-        command.current_dir(dir);
+}
+
+/// The child's fds 0, 1 and 2 (parent's ends kept here until the fork is done).
+struct Stdio<'a> {
+    null: &'a OwnedFd,
+    stdout_tx: Option<OwnedFd>,
+    stderr_tx: Option<OwnedFd>,
+    stdout_rx: Option<OwnedFd>,
+    stderr_rx: Option<OwnedFd>,
+    /// `output: null`: 1 and 2 go to /dev/null too.
+    discard: bool,
+}
+
+impl<'a> Stdio<'a> {
+    fn open(mode: OutputMode, null: &'a OwnedFd) -> io::Result<Stdio<'a>> {
+        let mut stdio = Stdio {
+            null,
+            stdout_tx: None,
+            stderr_tx: None,
+            stdout_rx: None,
+            stderr_rx: None,
+            discard: mode == OutputMode::Null,
+        };
+        if mode == OutputMode::Log {
+            let (rx, tx) = sys::pipe()?;
+            stdio.stdout_rx = Some(rx);
+            stdio.stdout_tx = Some(tx);
+            let (rx, tx) = sys::pipe()?;
+            stdio.stderr_rx = Some(rx);
+            stdio.stderr_tx = Some(tx);
+        }
+        Ok(stdio)
     }
-    let (stdout, stderr) = match spec.output {
-        OutputMode::Log => (Stdio::piped(), Stdio::piped()),
-        OutputMode::Inherit => (Stdio::inherit(), Stdio::inherit()),
-        OutputMode::Null => (Stdio::null(), Stdio::null()),
-    };
-    command
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0);
-    command
+
+    /// The fds to put on 1 and 2; -1 leaves tend's own (`output: inherit`).
+    fn targets(&self) -> [RawFd; 2] {
+        let null = self.null.as_raw_fd();
+        let pick = |fd: &Option<OwnedFd>| match fd {
+            Some(fd) => fd.as_raw_fd(),
+            None if self.discard => null,
+            None => -1,
+        };
+        [pick(&self.stdout_tx), pick(&self.stderr_tx)]
+    }
 }
 
 #[cfg(target_env = "gnu")]
@@ -115,7 +427,7 @@ type Resource = libc::c_int;
 
 type Rlimit = (Resource, libc::rlimit);
 
-fn collect_rlimits(limits: &Limits) -> Vec<Rlimit> {
+fn collect_rlimits(limits: &Limits, nofile: Option<libc::rlimit>) -> Vec<Rlimit> {
     let pairs = [
         (libc::RLIMIT_NOFILE, limits.nofile),
         (libc::RLIMIT_NPROC, limits.nproc),
@@ -124,7 +436,7 @@ fn collect_rlimits(limits: &Limits) -> Vec<Rlimit> {
         (libc::RLIMIT_CPU, limits.cpu),
         (libc::RLIMIT_FSIZE, limits.fsize),
     ];
-    pairs
+    let mut out: Vec<Rlimit> = pairs
         .into_iter()
         .filter_map(|(resource, value)| {
             let v = value? as libc::rlim_t;
@@ -136,62 +448,183 @@ fn collect_rlimits(limits: &Limits) -> Vec<Rlimit> {
                 },
             ))
         })
-        .collect()
+        .collect();
+    if limits.nofile.is_none()
+        && let Some(original) = nofile
+    {
+        out.push((libc::RLIMIT_NOFILE, original));
+    }
+    out
 }
 
-/// Runs in the child between fork and exec: raw syscalls only.
-fn child_setup(rlimits: &[Rlimit], creds: &Credentials, parent: libc::pid_t) -> io::Result<()> {
-    // SAFETY: every call below is a plain syscall wrapper on data prepared before
-    // fork. sigprocmask, signal (sigaction), setgid, setuid and getppid are
-    // async-signal-safe per POSIX; setrlimit, setgroups and prctl are not on the
-    // list but are thin syscall wrappers in glibc and musl.
+/// Everything the child reads, as raw pointers into data the parent keeps alive.
+struct ChildPlan<'a> {
+    program: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// NULL: stay in tend's working directory.
+    dir: *const libc::c_char,
+    rlimits: Vec<Rlimit>,
+    creds: &'a Credentials,
+    parent: libc::pid_t,
+    signals: &'a [libc::c_int],
+}
+
+/// One raw system call; `Err(errno)` on failure. No libc wrapper logic runs
+/// (see the module's "must not").
+///
+/// # Safety
+/// As for the system call `n` with these arguments.
+unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_int> {
+    // SAFETY: the caller vouches for the call.
+    let ret = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3]) };
+    if ret == -1 {
+        // SAFETY: errno of this thread (the parent's TCB, which is suspended).
+        Err(unsafe { *libc::__errno_location() })
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The child between clone and exec: raw system calls only, no allocation.
+///
+/// # Safety
+/// Call only as the `CLONE_VM | CLONE_VFORK` child, with every signal blocked
+/// and `plan` pointing at live, NUL-terminated data.
+unsafe fn child(plan: &ChildPlan<'_>, stdio: &Stdio<'_>, report: RawFd) -> ! {
+    // SAFETY: every call is a system call on data prepared by the parent; a
+    // failure is reported through `report` and ends the child.
     unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        // Every disposition back to SIG_DFL, real-time signals included. The raw
-        // syscall, because libc refuses the signals it reserves (32, 33) although
-        // they can arrive ignored from tend's own parent. An all-zero kernel
-        // `struct sigaction` is SIG_DFL with no flags and an empty mask.
+        let step = |stage: Stage, result: Result<libc::c_long, libc::c_int>| {
+            if let Err(errno) = result {
+                let mut msg = [0u8; 8];
+                msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+                msg[4..].copy_from_slice(&errno.to_ne_bytes());
+                let _ = raw(
+                    libc::SYS_write,
+                    [report as usize, msg.as_ptr() as usize, 8, 0],
+                );
+                libc::_exit(127);
+            }
+        };
+        // Back to SIG_DFL while everything is blocked. Raw, because libc refuses
+        // the signals it reserves (32, 33) although they can arrive ignored from
+        // tend's own parent. An all-zero kernel `struct sigaction` is SIG_DFL.
         let default_action = [0u64; 4];
-        for signal in 1..=64 {
-            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    default_action.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8usize,
+        for &signal in plan.signals {
+            let _ = raw(
+                libc::SYS_rt_sigaction,
+                [signal as usize, default_action.as_ptr() as usize, 0, 8],
+            );
+        }
+        // dup2 clears close-on-exec on the new fd; the originals close at exec.
+        let null = stdio.null.as_raw_fd() as usize;
+        step(Stage::Stdio, raw(libc::SYS_dup2, [null, 0, 0, 0]));
+        for (target, fd) in stdio.targets().into_iter().enumerate() {
+            if fd != -1 {
+                step(
+                    Stage::Stdio,
+                    raw(libc::SYS_dup2, [fd as usize, target + 1, 0, 0]),
                 );
             }
         }
-        for (resource, limit) in rlimits {
-            if libc::setrlimit(*resource, limit) == -1 {
-                return Err(io::Error::last_os_error());
-            }
+        step(Stage::ProcessGroup, raw(libc::SYS_setpgid, [0, 0, 0, 0]));
+        if !plan.dir.is_null() {
+            step(
+                Stage::WorkingDir,
+                raw(libc::SYS_chdir, [plan.dir as usize, 0, 0, 0]),
+            );
         }
-        if let Some(groups) = &creds.groups
-            && libc::setgroups(groups.len(), groups.as_ptr()) == -1
-        {
-            return Err(io::Error::last_os_error());
+        for (resource, limit) in &plan.rlimits {
+            let limit = limit as *const libc::rlimit as usize;
+            step(
+                Stage::Rlimit,
+                raw(libc::SYS_prlimit64, [0, *resource as usize, limit, 0]),
+            );
         }
-        if let Some(gid) = creds.gid
-            && libc::setgid(gid) == -1
-        {
-            return Err(io::Error::last_os_error());
+        if let Some(groups) = &plan.creds.groups {
+            step(
+                Stage::Setgroups,
+                raw(
+                    libc::SYS_setgroups,
+                    [groups.len(), groups.as_ptr() as usize, 0, 0],
+                ),
+            );
         }
-        if let Some(uid) = creds.uid
-            && libc::setuid(uid) == -1
-        {
-            return Err(io::Error::last_os_error());
+        if let Some(gid) = plan.creds.gid {
+            step(
+                Stage::Setgid,
+                raw(libc::SYS_setgid, [gid as usize, 0, 0, 0]),
+            );
         }
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
-            return Err(io::Error::last_os_error());
+        if let Some(uid) = plan.creds.uid {
+            step(
+                Stage::Setuid,
+                raw(libc::SYS_setuid, [uid as usize, 0, 0, 0]),
+            );
         }
-        if libc::getppid() != parent {
-            // tend died between fork and prctl: no death signal would come.
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        let pdeathsig = [
+            libc::PR_SET_PDEATHSIG as usize,
+            libc::SIGKILL as usize,
+            0,
+            0,
+        ];
+        step(Stage::DeathSignal, raw(libc::SYS_prctl, pdeathsig));
+        if raw(libc::SYS_getppid, [0; 4]) != Ok(plan.parent as libc::c_long) {
+            // tend died before the prctl: no death signal would ever come.
+            step(Stage::ParentGone, Err(libc::ESRCH));
         }
+        // The service starts with an empty mask; what arrived meanwhile is
+        // delivered now, with the default action.
+        let empty = 0u64;
+        let _ = raw(
+            libc::SYS_rt_sigprocmask,
+            [
+                libc::SIG_SETMASK as usize,
+                &empty as *const u64 as usize,
+                0,
+                8,
+            ],
+        );
+        let exec = [
+            plan.program as usize,
+            plan.argv as usize,
+            plan.envp as usize,
+            0,
+        ];
+        step(Stage::Exec, raw(libc::SYS_execve, exec));
+        libc::_exit(127)
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_round_trip_through_their_codes() {
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_code(stage as u32), stage);
+        }
+        assert_eq!(Stage::from_code(999), Stage::Exec);
+    }
+
+    #[test]
+    fn nofile_goes_back_to_the_inherited_limit_unless_set() {
+        let original = libc::rlimit {
+            rlim_cur: 1024,
+            rlim_max: 4096,
+        };
+        let inherited = Some(original);
+        let none = collect_rlimits(&Limits::default(), inherited);
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].1.rlim_cur, 1024);
+        let set = Limits {
+            nofile: Some(10),
+            ..Limits::default()
+        };
+        let got = collect_rlimits(&set, inherited);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.rlim_cur, 10);
+    }
 }

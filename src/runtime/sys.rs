@@ -1,11 +1,12 @@
-//! The only place with `unsafe`: thin, checked wrappers over the libc calls the
-//! shell needs. Each returns `io::Result` with the OS error; none panics.
+//! Thin, checked wrappers over the libc calls the shell needs: with the fork/exec
+//! in `spawn.rs`, the only `unsafe`. Each returns `io::Result` with the OS error;
+//! none panics.
 //!
 //! Must not: decide anything. Callers own the policy.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use crate::machine::ExitStatus;
 
@@ -344,4 +345,99 @@ pub fn is_pid1() -> bool {
 pub fn grow_pipe(fd: RawFd, bytes: i32) {
     // SAFETY: F_SETPIPE_SZ takes an integer; failure leaves the pipe as it was.
     unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes) };
+}
+
+/// Wait for `pid`, which is known to have exited or to be exiting, and reap it.
+pub fn reap_blocking(pid: i32) {
+    let mut status = 0;
+    loop {
+        // SAFETY: a valid out-pointer; `pid` is our child.
+        let ret = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if ret != -1 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as RawFd; 2];
+    // SAFETY: `fds` is a valid out-array of two ints.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 just opened both; nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `/dev/null` for reading and writing, close-on-exec.
+pub fn open_dev_null() -> io::Result<OwnedFd> {
+    // SAFETY: a static NUL-terminated path.
+    let fd = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+    // SAFETY: just opened; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One `read`, retried on `EINTR`.
+pub fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let ret = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if ret >= 0 {
+            return Ok(ret as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// `access(path, X_OK)`.
+pub fn access_executable(path: &CStr) -> io::Result<()> {
+    // SAFETY: a valid NUL-terminated path.
+    check(unsafe { libc::access(path.as_ptr(), libc::X_OK) }).map(|_| ())
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit (tend holds two pipes per
+/// service and uses epoll, so the traditional 1024 is too few for big configs).
+/// Returns the limit as it was, for the children to get back.
+pub fn raise_nofile() -> Option<libc::rlimit> {
+    let mut original = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut original) } == -1 {
+        return None;
+    }
+    if original.rlim_cur < original.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: original.rlim_max,
+            rlim_max: original.rlim_max,
+        };
+        // SAFETY: a valid in-pointer.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+    }
+    Some(original)
+}
+
+/// Whether `signal`'s disposition in this process is `SIG_DFL`. Asks the kernel
+/// directly (libc hides the signals it reserves for itself).
+pub fn is_default_disposition(signal: libc::c_int) -> bool {
+    if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        return true;
+    }
+    // The kernel's `struct sigaction`: handler, flags, restorer, mask (8 bytes).
+    let mut old = [0u64; 4];
+    // SAFETY: a NULL new action only queries; `old` is large enough.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            std::ptr::null::<u64>(),
+            old.as_mut_ptr(),
+            8usize,
+        )
+    };
+    // On error (no such signal) there is nothing to reset.
+    ret != 0 || old[0] == libc::SIG_DFL as u64
 }

@@ -180,6 +180,31 @@ fn missing_command_fails_and_others_keep_running() {
 }
 
 #[test]
+fn failures_in_the_child_are_reported_with_their_step() {
+    // A missing working_dir is found by the child after the clone; tend learns
+    // it from the report pipe, not from an exit code.
+    let dir = TestDir::new("forkfail");
+    dir.script("run", "exec sleep 1000");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [
+            {"name": "nodir", "command": ["/bin/sleep", "1000"],
+             "working_dir": dir.join("missing").display().to_string()},
+            {"name": "path", "command": ["sleep", "1000"]},
+            {"name": "relative", "command": ["./run"], "working_dir": dir.join("").display().to_string()},
+        ]}),
+    );
+    let s = tend.wait_state("nodir", "failed");
+    assert_eq!(
+        s["last_error"],
+        "spawn failed: working_dir: No such file or directory (os error 2)"
+    );
+    assert!(s["last_exit_code"].is_null(), "{s}");
+    tend.wait_state("path", "running");
+    let _ = tend.wait_state("relative", "running");
+}
+
+#[test]
 fn dependencies_start_in_order() {
     let dir = TestDir::new("deporder");
     let log_start = |name: &str| {
