@@ -108,6 +108,11 @@ pub struct LogSink {
     /// The timestamp of service lines, refreshed once per read (lines read
     /// together arrived together).
     clock: ClockCache,
+    /// `<stamp> [LEVEL] <service>: ` of the last service line, reused while the
+    /// clock, level and service stay the same (a flood of one service's lines).
+    prefix: Vec<u8>,
+    prefix_level: Option<Level>,
+    prefix_service_at: usize,
 }
 
 /// How stderr is written: directly (a regular file), through a non-blocking
@@ -179,6 +184,9 @@ impl LogSink {
             out: Output::stderr(),
             file: None,
             clock: ClockCache::default(),
+            prefix: Vec::new(),
+            prefix_level: None,
+            prefix_service_at: 0,
         }
     }
 
@@ -200,6 +208,7 @@ impl LogSink {
     /// Take the time for the service lines that follow.
     pub fn refresh_clock(&mut self) {
         self.clock.stamp(SystemTime::now());
+        self.prefix_level = None;
     }
 
     /// Append one service output line, if its level passes the log level.
@@ -210,13 +219,25 @@ impl LogSink {
         if self.shared.own_pending.load(Ordering::Acquire) {
             self.merge_own();
         }
+        let same = self.prefix_level == Some(level)
+            && self
+                .prefix
+                .get(self.prefix_service_at..self.prefix.len().saturating_sub(2))
+                == Some(service.as_bytes());
+        if !same {
+            self.prefix.clear();
+            self.prefix.extend_from_slice(self.clock.current());
+            self.prefix.extend_from_slice(b" [");
+            self.prefix.extend_from_slice(level.as_str().as_bytes());
+            self.prefix.extend_from_slice(b"] ");
+            self.prefix_service_at = self.prefix.len();
+            self.prefix.extend_from_slice(service.as_bytes());
+            self.prefix.extend_from_slice(b": ");
+            self.prefix_level = Some(level);
+        }
         let data = &mut self.data;
-        data.extend_from_slice(self.clock.current());
-        data.extend_from_slice(b" [");
-        data.extend_from_slice(level.as_str().as_bytes());
-        data.extend_from_slice(b"] ");
-        data.extend_from_slice(service.as_bytes());
-        data.extend_from_slice(b": ");
+        data.reserve(self.prefix.len() + text.len() + 1);
+        data.extend_from_slice(&self.prefix);
         data.extend_from_slice(text.as_bytes());
         data.push(b'\n');
     }

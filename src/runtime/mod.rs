@@ -672,11 +672,11 @@ impl LineSink<'_> {
         let Some(service) = self.sup.get(self.service) else {
             return;
         };
-        let level = match self.stream {
-            Stream::Stdout => log::Level::Info,
-            Stream::Stderr => service.spec.stderr_level,
-        };
         if service.spec.output == OutputMode::Log {
+            let level = match self.stream {
+                Stream::Stdout => log::Level::Info,
+                Stream::Stderr => service.spec.stderr_level,
+            };
             self.log.service_line(level, service.name(), text);
         }
         if let Some(io) = self.io.get_mut(self.service.0) {

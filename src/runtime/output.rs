@@ -44,6 +44,20 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// Feed bytes; `emit` gets every complete line (without its newline).
     pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(&str)) {
+        // Finish the line the last read left unfinished, then the fast path.
+        if !self.partial.is_empty()
+            && let Some(pos) = find_newline(bytes)
+        {
+            self.partial.extend_from_slice(&bytes[..pos]);
+            let whole = std::mem::take(&mut self.partial);
+            emit_split(&whole, emit);
+            self.partial = whole;
+            self.partial.clear();
+            bytes = &bytes[pos + 1..];
+        }
+        if self.partial.is_empty() {
+            bytes = emit_valid_lines(bytes, emit);
+        }
         while let Some(pos) = find_newline(bytes) {
             let (line, rest) = bytes.split_at(pos);
             if self.partial.is_empty() {
@@ -72,6 +86,33 @@ impl LineSplitter {
             emit_split(&rest, emit);
         }
     }
+}
+
+/// The fast path for the common case: the complete lines of `bytes` are valid
+/// UTF-8, checked at once instead of line by line, then split as text. Returns
+/// what is left for the byte-wise path (the last, unfinished line; or
+/// everything, if some line is not UTF-8).
+fn emit_valid_lines<'a>(bytes: &'a [u8], emit: &mut dyn FnMut(&str)) -> &'a [u8] {
+    let Some(last) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return bytes;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes[..last]) else {
+        return bytes;
+    };
+    for line in text.split('\n') {
+        let mut line = line;
+        while line.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (head, tail) = line.split_at(cut);
+            emit(head);
+            line = tail;
+        }
+        emit(line);
+    }
+    &bytes[last + 1..]
 }
 
 /// Emit `line` as pieces of at most `MAX_LINE` bytes.
@@ -244,6 +285,27 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_dropped() {
         assert_eq!(split(&[b"a\xffb\n"]), ["a\u{fffd}b"]);
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree_across_chunk_boundaries() {
+        // A character cut by the chunk boundary, valid lines, an invalid one, and
+        // an over-long one: every way of cutting the input gives the same lines.
+        let mut input = "héllo\nwörld\n".as_bytes().to_vec();
+        input.extend_from_slice(b"bad \xff byte\nok\n");
+        input.extend_from_slice("é".repeat(MAX_LINE / 2 + 3).as_bytes());
+        input.extend_from_slice(b"\nend");
+        let whole = split(&[&input]);
+        assert_eq!(whole[0], "héllo");
+        assert_eq!(whole[2], "bad \u{fffd} byte");
+        assert_eq!(whole.last().map(String::as_str), Some("end"));
+        for cut in [1, 2, 3, 7, 13, 20, 100, MAX_LINE, input.len() - 2] {
+            assert_eq!(
+                split(&[&input[..cut], &input[cut..]]),
+                whole,
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

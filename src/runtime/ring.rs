@@ -30,10 +30,10 @@ impl LogRing {
         let mut line = slot.unwrap_or_default();
         line.clear();
         // A single line longer than the ring keeps its tail.
-        let start = text.len().saturating_sub(RING_BYTES);
-        let start = (start..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(text.len());
+        let mut start = text.len().saturating_sub(RING_BYTES);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
         line.push_str(&text[start..]);
         self.bytes += line.len();
         self.lines.push_back((stream, line));
