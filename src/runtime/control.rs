@@ -137,6 +137,25 @@ impl ControlServer {
         &self.path
     }
 
+    /// Listen on `path` instead (a reload changed `control_socket`), keeping the
+    /// connected clients: the one that asked for the reload still gets its reply.
+    /// On failure nothing changes.
+    pub fn move_to(
+        &mut self,
+        path: &Path,
+        registry: &Registry,
+        tokens: &mut Tokens,
+    ) -> Result<(), ControlError> {
+        let mut old = ControlServer::bind(path, registry, tokens)?;
+        std::mem::swap(&mut self.path, &mut old.path);
+        std::mem::swap(&mut self.identity, &mut old.identity);
+        std::mem::swap(&mut self.listener, &mut old.listener);
+        std::mem::swap(&mut self.listener_token, &mut old.listener_token);
+        let _ = registry.deregister(&mut old.listener);
+        drop(old); // closes the old listener and unlinks its path
+        Ok(())
+    }
+
     pub fn owns(&self, token: Token) -> bool {
         token == self.listener_token || self.clients.contains_key(&token)
     }

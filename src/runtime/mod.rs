@@ -640,15 +640,21 @@ impl Runtime {
         if wanted == current {
             return;
         }
-        self.control = None; // unlinks the old path
-        if let Some(path) = wanted {
-            match ControlServer::bind(&path, self.poll.registry(), &mut self.tokens) {
-                Ok(server) => {
-                    info!("control socket moved to {}", path.display());
-                    self.control = Some(server);
-                }
-                Err(e) => error!("{e}"),
-            }
+        let Some(path) = wanted else {
+            info!("control socket closed");
+            self.control = None; // unlinks the old path
+            return;
+        };
+        let registry = self.poll.registry();
+        let result = match &mut self.control {
+            // Clients stay connected; if the new path fails, the old one serves on.
+            Some(server) => server.move_to(&path, registry, &mut self.tokens),
+            None => ControlServer::bind(&path, registry, &mut self.tokens)
+                .map(|server| self.control = Some(server)),
+        };
+        match result {
+            Ok(()) => info!("control socket moved to {}", path.display()),
+            Err(e) => error!("{e}; the control socket stays where it was"),
         }
     }
 }

@@ -286,6 +286,45 @@ fn sighup_reloads() {
 }
 
 #[test]
+fn reload_applies_top_level_changes_and_moves_the_socket() {
+    let dir = TestDir::new("reloadtop");
+    let path = dir.write(
+        "config.json",
+        &json!({"control_socket": dir.socket(), "services": [sleeper("a")]}).to_string(),
+    );
+    let tend = Tend::start_with(&dir, &path, &[]);
+    tend.wait_state("a", "running");
+    let pid = tend.service_pid("a");
+    let moved = dir.join("moved.sock").display().to_string();
+    dir.write(
+        "config.json",
+        &json!({"control_socket": moved, "log_level": "debug", "services": [sleeper("a"),
+            {"name": "talker", "command": ["/bin/sh", "-c", "echo hello >&2; exec sleep 1000"],
+             "stderr_level": "debug"}]})
+        .to_string(),
+    );
+    let (code, out, err) = tend.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    eventually("old socket removed", || !dir.exists("s.sock"));
+    let status = std::process::Command::new(TEND)
+        .args(["status", "a", "-s", &moved])
+        .output()
+        .expect("client");
+    assert!(status.status.success(), "{}", tend.log());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("running"));
+    // log_level debug took effect: a line logged at debug now shows.
+    eventually("talker's debug line", || {
+        tend.log().contains("[DEBUG] talker: hello")
+    });
+    let s = std::process::Command::new(TEND)
+        .args(["status", "--json", "-s", &moved])
+        .output()
+        .expect("client");
+    let list: Vec<Value> = serde_json::from_slice(&s.stdout).unwrap_or_default();
+    assert_eq!(list.first().and_then(|v| v["pid"].as_i64()), pid);
+}
+
+#[test]
 fn shutdown_command_stops_everything() {
     let dir = TestDir::new("shutdowncmd");
     let mut tend = Tend::start(&dir, json!({"services": [sleeper("a")]}));
