@@ -1,20 +1,18 @@
-//! The client commands: connect to a running tend, ask, print, and (for
-//! start/stop/restart) wait until the services settle.
+//! The client commands: connect to a running tend, ask, print.
 //!
 //! The client is a separate short-lived process, so plain blocking I/O with
-//! timeouts is fine here; waiting polls `status` every 20 ms.
+//! timeouts is fine here. start/stop/restart wait without polling: tend holds
+//! the reply until the services have settled (`wait: true` in the request).
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{self, ClientAction};
-use crate::protocol::{LogLine, Reply, Request, ServiceStatus};
+use crate::protocol::{LogLine, Reply, Request, SETTLE_TIMEOUT, ServiceStatus, format_secs};
 
-/// How long start/stop/restart wait for the state to settle.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,11 +79,16 @@ struct Client {
 }
 
 impl Client {
-    fn connect(&self, request: &Request) -> Result<BufReader<UnixStream>, ClientError> {
+    /// Send `request`; its reply may take `patience` to come.
+    fn connect(
+        &self,
+        request: &Request,
+        patience: Duration,
+    ) -> Result<BufReader<UnixStream>, ClientError> {
         let unreachable = |e| ClientError::Unreachable(self.socket.clone(), e);
         let mut stream = UnixStream::connect(&self.socket).map_err(unreachable)?;
         stream
-            .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .set_read_timeout(Some(patience))
             .map_err(unreachable)?;
         stream
             .set_write_timeout(Some(REQUEST_TIMEOUT))
@@ -98,16 +101,24 @@ impl Client {
     }
 
     fn ask(&self, request: &Request) -> Result<Reply, ClientError> {
-        let mut reader = self.connect(request)?;
+        self.ask_within(request, REQUEST_TIMEOUT)
+    }
+
+    fn ask_within(&self, request: &Request, patience: Duration) -> Result<Reply, ClientError> {
+        let mut reader = self.connect(request, patience)?;
         read_reply(&mut reader)
     }
 
     fn act(&self, action: ClientAction) -> Result<i32, ClientError> {
         match action {
             ClientAction::Status { names, json } => self.status(names, json),
-            ClientAction::Start { names, wait } => self.change(Verb::Start, names, wait),
-            ClientAction::Stop { names, wait } => self.change(Verb::Stop, names, wait),
-            ClientAction::Restart { names, wait } => self.change(Verb::Restart, names, wait),
+            ClientAction::Start { names, wait } => {
+                self.change(Request::Start { names, wait }, wait)
+            }
+            ClientAction::Stop { names, wait } => self.change(Request::Stop { names, wait }, wait),
+            ClientAction::Restart { names, wait } => {
+                self.change(Request::Restart { names, wait }, wait)
+            }
             ClientAction::Signal { name, signal } => self.simple(&Request::Signal { name, signal }),
             ClientAction::Reload => self.simple(&Request::Reload),
             ClientAction::Shutdown => self.simple(&Request::Shutdown),
@@ -144,54 +155,18 @@ impl Client {
         })
     }
 
-    fn change(&self, verb: Verb, names: Vec<String>, wait: bool) -> Result<i32, ClientError> {
-        let request = match verb {
-            Verb::Start => Request::Start {
-                names: names.clone(),
-            },
-            Verb::Stop => Request::Stop {
-                names: names.clone(),
-            },
-            Verb::Restart => Request::Restart {
-                names: names.clone(),
-            },
+    /// start/stop/restart; with `wait`, the reply says whether they settled.
+    fn change(&self, request: Request, wait: bool) -> Result<i32, ClientError> {
+        // tend answers a waiting request by SETTLE_TIMEOUT at the latest.
+        let patience = if wait {
+            SETTLE_TIMEOUT + REQUEST_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
         };
-        let Some(before) = checked(self.ask(&request)?)? else {
-            return Ok(1);
-        };
-        if !wait {
-            return Ok(0);
-        }
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        loop {
-            let Some(now) = checked(self.ask(&Request::Status {
-                names: names.clone(),
-            })?)?
-            else {
-                return Ok(1);
-            };
-            let verdicts: Vec<Settle> = now
-                .iter()
-                .map(|s| settle(verb, s, before.iter().find(|b| b.name == s.name)))
-                .collect();
-            if let Some(Settle::Failed(why)) =
-                verdicts.iter().find(|v| matches!(v, Settle::Failed(_)))
-            {
-                eprintln!("tend: {why}");
-                return Ok(1);
-            }
-            if verdicts.iter().all(|v| *v == Settle::Done) {
-                return Ok(0);
-            }
-            if Instant::now() > deadline {
-                eprintln!(
-                    "tend: gave up waiting after {}s; see `tend status`",
-                    SETTLE_TIMEOUT.as_secs()
-                );
-                return Ok(1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Ok(match checked(self.ask_within(&request, patience)?)? {
+            Some(_) => 0,
+            None => 1,
+        })
     }
 
     fn logs(&self, name: String, lines: Option<usize>, follow: bool) -> Result<i32, ClientError> {
@@ -200,7 +175,7 @@ impl Client {
             lines,
             follow,
         };
-        let mut reader = self.connect(&request)?;
+        let mut reader = self.connect(&request, REQUEST_TIMEOUT)?;
         let reply = read_reply(&mut reader)?;
         let recent = reply.lines.clone().unwrap_or_default();
         if checked(reply)?.is_none() {
@@ -262,49 +237,6 @@ fn checked(reply: Reply) -> Result<Option<Vec<ServiceStatus>>, ClientError> {
     Ok(None)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Start,
-    Stop,
-    Restart,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Settle {
-    Waiting,
-    Done,
-    Failed(String),
-}
-
-/// Whether `now` is where `verb` was meant to take the service.
-fn settle(verb: Verb, now: &ServiceStatus, before: Option<&ServiceStatus>) -> Settle {
-    let why = || {
-        let detail = detail(now);
-        if detail.is_empty() {
-            format!("{} is {}", now.name, now.state)
-        } else {
-            format!("{} is {}: {detail}", now.name, now.state)
-        }
-    };
-    let oneshot = now.service_type == "oneshot";
-    match verb {
-        Verb::Stop => match now.state.as_str() {
-            "stopped" | "failed" => Settle::Done,
-            _ => Settle::Waiting,
-        },
-        Verb::Start | Verb::Restart => {
-            let old_pid = before.and_then(|b| b.pid).filter(|_| verb == Verb::Restart);
-            match now.state.as_str() {
-                "running" if old_pid.is_none() || now.pid != old_pid => Settle::Done,
-                "stopped" if oneshot && now.completed => Settle::Done,
-                "failed" | "restarting" => Settle::Failed(why()),
-                "stopped" if !oneshot => Settle::Failed(why()),
-                _ => Settle::Waiting,
-            }
-        }
-    }
-}
-
 /// `tend status` as a health check: every enabled longrun running, none failed.
 pub fn is_healthy(services: &[ServiceStatus]) -> bool {
     services.iter().all(|s| {
@@ -321,9 +253,9 @@ pub fn table(services: &[ServiceStatus]) -> String {
                 s.name.clone(),
                 s.state.clone(),
                 s.pid.map_or("-".into(), |p| p.to_string()),
-                s.uptime_secs.map_or("-".into(), duration),
+                s.uptime_secs.map_or("-".into(), format_secs),
                 s.restarts.to_string(),
-                detail(s),
+                s.detail(),
             ]
         })
         .collect();
@@ -351,72 +283,11 @@ pub fn table(services: &[ServiceStatus]) -> String {
 }
 
 /// The DETAIL column: why a service is where it is.
-fn detail(s: &ServiceStatus) -> String {
-    let mut parts = Vec::new();
-    if let Some(w) = &s.waiting_for {
-        parts.push(format!("waiting for {w}"));
-    }
-    if let Some(n) = s.next_start_in_secs {
-        parts.push(format!("next start in {}", duration(n)));
-    }
-    if s.completed {
-        parts.push("completed".into());
-    }
-    if let Some(e) = &s.last_error {
-        parts.push(e.clone());
-    } else if let Some(code) = s.last_exit_code {
-        parts.push(format!("last exit code {code}"));
-    } else if let Some(sig) = &s.last_signal {
-        parts.push(format!("last killed by {sig}"));
-    }
-    if let Some(t) = &s.status_text {
-        parts.push(t.clone());
-    }
-    if !s.enabled && s.state == "stopped" {
-        parts.push("disabled".into());
-    }
-    parts.join("; ")
-}
-
-fn duration(secs: f64) -> String {
-    let s = secs.max(0.0);
-    if s < 60.0 {
-        format!("{s:.1}s")
-    } else if s < 3600.0 {
-        format!("{}m{}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else if s < 86_400.0 {
-        format!("{}h{}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
-    } else {
-        format!(
-            "{}d{}h",
-            (s / 86_400.0) as u64,
-            (s % 86_400.0 / 3600.0) as u64
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn status(name: &str, state: &str) -> ServiceStatus {
-        ServiceStatus {
-            name: name.into(),
-            state: state.into(),
-            service_type: "longrun".into(),
-            enabled: true,
-            pid: (state == "running").then_some(10),
-            uptime_secs: None,
-            restarts: 0,
-            last_exit_code: None,
-            last_signal: None,
-            last_error: None,
-            completed: false,
-            next_start_in_secs: None,
-            waiting_for: None,
-            status_text: None,
-        }
-    }
+    use crate::protocol::sample_status as status;
 
     #[test]
     fn health_needs_enabled_longruns_running_and_nothing_failed() {
@@ -430,40 +301,6 @@ mod tests {
         assert!(is_healthy(&[job.clone()]));
         job.state = "failed".into();
         assert!(!is_healthy(&[job]));
-    }
-
-    #[test]
-    fn settle_rules() {
-        let running = status("a", "running");
-        assert_eq!(settle(Verb::Start, &running, None), Settle::Done);
-        assert_eq!(
-            settle(Verb::Start, &status("a", "starting"), None),
-            Settle::Waiting
-        );
-        assert!(matches!(
-            settle(Verb::Start, &status("a", "failed"), None),
-            Settle::Failed(_)
-        ));
-        assert_eq!(
-            settle(Verb::Stop, &status("a", "stopping"), None),
-            Settle::Waiting
-        );
-        assert_eq!(
-            settle(Verb::Stop, &status("a", "stopped"), None),
-            Settle::Done
-        );
-        // restart: the same pid is not done yet.
-        assert_eq!(
-            settle(Verb::Restart, &running, Some(&running)),
-            Settle::Waiting
-        );
-        let mut new = running.clone();
-        new.pid = Some(11);
-        assert_eq!(settle(Verb::Restart, &new, Some(&running)), Settle::Done);
-        let mut job = status("j", "stopped");
-        job.service_type = "oneshot".into();
-        job.completed = true;
-        assert_eq!(settle(Verb::Start, &job, None), Settle::Done);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How long tend holds the reply of a `wait`ing start/stop/restart before it
+/// answers that the services did not settle.
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Largest request line tend accepts; a longer one gets an error and the
 /// connection is closed.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -22,14 +26,22 @@ pub enum Request {
         #[serde(default)]
         names: Vec<String>,
     },
+    /// With `wait`, the reply comes once every named service has settled (or
+    /// failed to, or [`SETTLE_TIMEOUT`] passed); without, at once.
     Start {
         names: Vec<String>,
+        #[serde(default)]
+        wait: bool,
     },
     Stop {
         names: Vec<String>,
+        #[serde(default)]
+        wait: bool,
     },
     Restart {
         names: Vec<String>,
+        #[serde(default)]
+        wait: bool,
     },
     /// Send `signal` (a name such as `"HUP"` or a number as a string) to the
     /// service's process group.
@@ -115,4 +127,74 @@ pub struct ServiceStatus {
     pub next_start_in_secs: Option<f64>,
     pub waiting_for: Option<String>,
     pub status_text: Option<String>,
+}
+
+impl ServiceStatus {
+    /// What else a person wants to know about the state: the awaited dependency,
+    /// the backoff, the last error or exit. Empty when there is nothing to say.
+    pub fn detail(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(w) = &self.waiting_for {
+            parts.push(format!("waiting for {w}"));
+        }
+        if let Some(n) = self.next_start_in_secs {
+            parts.push(format!("next start in {}", format_secs(n)));
+        }
+        if self.completed {
+            parts.push("completed".into());
+        }
+        if let Some(e) = &self.last_error {
+            parts.push(e.clone());
+        } else if let Some(code) = self.last_exit_code {
+            parts.push(format!("last exit code {code}"));
+        } else if let Some(sig) = &self.last_signal {
+            parts.push(format!("last killed by {sig}"));
+        }
+        if let Some(t) = &self.status_text {
+            parts.push(t.clone());
+        }
+        if !self.enabled && self.state == "stopped" {
+            parts.push("disabled".into());
+        }
+        parts.join("; ")
+    }
+}
+
+/// Seconds for people: `1.9s`, `4m12s`, `3h5m`, `2d4h`.
+pub fn format_secs(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else if s < 86_400.0 {
+        format!("{}h{}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
+    } else {
+        format!(
+            "{}d{}h",
+            (s / 86_400.0) as u64,
+            (s % 86_400.0 / 3600.0) as u64
+        )
+    }
+}
+
+/// A status for tests: `pid` 10 when running, everything else empty.
+#[cfg(test)]
+pub fn sample_status(name: &str, state: &str) -> ServiceStatus {
+    ServiceStatus {
+        name: name.into(),
+        state: state.into(),
+        service_type: "longrun".into(),
+        enabled: true,
+        pid: (state == "running").then_some(10),
+        uptime_secs: None,
+        restarts: 0,
+        last_exit_code: None,
+        last_signal: None,
+        last_error: None,
+        completed: false,
+        next_start_in_secs: None,
+        waiting_for: None,
+        status_text: None,
+    }
 }

@@ -23,6 +23,7 @@ pub mod sys;
 pub mod tokens;
 
 mod requests;
+mod waiters;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -108,6 +109,10 @@ pub struct Runtime {
     exit: Option<i32>,
     /// Events raised while executing actions (readiness seen in output).
     pending_events: Vec<Event>,
+    /// Clients waiting for their start/stop/restart to settle.
+    waiters: Vec<waiters::Waiter>,
+    /// A service changed state since the waiters were last checked.
+    states_changed: bool,
 }
 
 impl Runtime {
@@ -163,6 +168,8 @@ impl Runtime {
             scratch: vec![0u8; 256 * 1024].into_boxed_slice(),
             exit: None,
             pending_events: Vec::new(),
+            waiters: Vec::new(),
+            states_changed: false,
         })
     }
 
@@ -203,8 +210,9 @@ impl Runtime {
             let now = self.now();
             let actions = self.sup.handle_deadlines(now);
             self.execute(actions);
+            let now = std::time::Instant::now();
+            self.answer_waiters(now);
             if let Some(control) = &mut self.control {
-                let now = std::time::Instant::now();
                 control.handle_deadlines(self.poll.registry(), &mut self.tokens, now);
             }
         }
@@ -236,6 +244,9 @@ impl Runtime {
             .control
             .as_ref()
             .and_then(|c| c.poll_deadline())
+            .into_iter()
+            .chain(self.waiters.iter().map(|w| w.deadline))
+            .min()
             .map(|at| at.saturating_duration_since(std::time::Instant::now()));
         match (core, control) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -373,6 +384,7 @@ impl Runtime {
                 }
                 Action::Transitioned(t) => {
                     log_transition(&t);
+                    self.states_changed = true;
                     self.on_transition(&t);
                     None
                 }

@@ -8,34 +8,42 @@ use log::info;
 use super::Runtime;
 use super::control::ClientId;
 use super::status::service_status;
+use super::waiters::{Settle, Verb, Waiter, settle_all};
 use crate::config::Signal;
 use crate::machine::{Event, ServiceId};
-use crate::protocol::{Reply, Request, ServiceStatus};
+use crate::protocol::{Reply, Request, SETTLE_TIMEOUT, ServiceStatus};
 
 impl Runtime {
     /// Answer one request (or a parse error) from a control client.
     pub(super) fn handle_request(&mut self, client: ClientId, request: Result<Request, String>) {
         let reply = match request {
             Ok(request) => self.answer(client, request),
-            Err(problem) => Reply::error(problem),
+            Err(problem) => Some(Reply::error(problem)),
         };
-        if let Some(control) = &mut self.control {
-            control.reply(self.poll.registry(), client, &reply);
+        if let Some(reply) = reply {
+            self.reply(client, &reply);
         }
     }
 
-    fn answer(&mut self, client: ClientId, request: Request) -> Reply {
-        match request {
+    fn reply(&mut self, client: ClientId, reply: &Reply) {
+        if let Some(control) = &mut self.control {
+            control.reply(self.poll.registry(), client, reply);
+        }
+    }
+
+    /// The reply, or None when it is held back (a waiting start/stop/restart).
+    fn answer(&mut self, client: ClientId, request: Request) -> Option<Reply> {
+        Some(match request {
             Request::Status { names } => match self.resolve(&names) {
                 Ok(ids) => self.status_reply(&ids),
                 Err(problem) => Reply::error(problem),
             },
-            Request::Start { names } => {
-                self.act(&names, |service| Event::StartRequested { service })
+            Request::Start { names, wait } => {
+                return self.act(client, &names, Verb::Start, wait);
             }
-            Request::Stop { names } => self.act(&names, |service| Event::StopRequested { service }),
-            Request::Restart { names } => {
-                self.act(&names, |service| Event::RestartRequested { service })
+            Request::Stop { names, wait } => return self.act(client, &names, Verb::Stop, wait),
+            Request::Restart { names, wait } => {
+                return self.act(client, &names, Verb::Restart, wait);
             }
             Request::Signal { name, signal } => self.send_signal(&name, &signal),
             Request::Reload => match self.reload() {
@@ -61,7 +69,7 @@ impl Runtime {
                 lines,
                 follow,
             } => self.logs(client, &name, lines, follow),
-        }
+        })
     }
 
     /// Ids for `names` (all services when empty), or which name is unknown.
@@ -94,22 +102,79 @@ impl Runtime {
         }
     }
 
-    /// start/stop/restart: check every name, then act on each.
-    fn act(&mut self, names: &[String], event: impl Fn(ServiceId) -> Event) -> Reply {
+    /// start/stop/restart: check every name, then act on each. With `wait`, the
+    /// reply is held until the services settle (see `waiters`).
+    fn act(&mut self, client: ClientId, names: &[String], verb: Verb, wait: bool) -> Option<Reply> {
         if names.is_empty() {
-            return Reply::error("name at least one service");
+            return Some(Reply::error("name at least one service"));
         }
         let ids = match self.resolve(names) {
             Ok(ids) => ids,
-            Err(problem) => return Reply::error(problem),
+            Err(problem) => return Some(Reply::error(problem)),
         };
         if self.sup.is_shutting_down() {
-            return Reply::error("tend is shutting down");
+            return Some(Reply::error("tend is shutting down"));
         }
-        for id in &ids {
-            self.feed(event(*id));
+        let before = if wait {
+            self.statuses(&ids)
+        } else {
+            Vec::new()
+        };
+        for &service in &ids {
+            self.feed(match verb {
+                Verb::Start => Event::StartRequested { service },
+                Verb::Stop => Event::StopRequested { service },
+                Verb::Restart => Event::RestartRequested { service },
+            });
         }
-        self.status_reply(&ids)
+        if !wait {
+            return Some(self.status_reply(&ids));
+        }
+        self.waiters.push(Waiter {
+            client,
+            verb,
+            ids,
+            before,
+            deadline: std::time::Instant::now() + SETTLE_TIMEOUT,
+        });
+        self.states_changed = true; // check it at the end of this turn
+        None
+    }
+
+    /// Answer the waiters whose services settled, could not, or ran out of time.
+    /// Runs at the end of a loop turn, only when a state changed or a waiter's
+    /// deadline passed.
+    pub(super) fn answer_waiters(&mut self, now: std::time::Instant) {
+        let timed_out = self.waiters.iter().any(|w| w.deadline <= now);
+        if !std::mem::take(&mut self.states_changed) && !timed_out {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        for waiter in waiters {
+            let services = self.statuses(&waiter.ids);
+            let reply = match settle_all(waiter.verb, &services, &waiter.before) {
+                Settle::Done => Reply {
+                    services: Some(services),
+                    ..Reply::ok()
+                },
+                Settle::Failed(why) => Reply {
+                    services: Some(services),
+                    ..Reply::error(why)
+                },
+                Settle::Waiting if waiter.deadline <= now => Reply {
+                    services: Some(services),
+                    ..Reply::error(format!(
+                        "gave up waiting after {}s; see `tend status`",
+                        SETTLE_TIMEOUT.as_secs()
+                    ))
+                },
+                Settle::Waiting => {
+                    self.waiters.push(waiter);
+                    continue;
+                }
+            };
+            self.reply(waiter.client, &reply);
+        }
     }
 
     fn send_signal(&mut self, name: &str, signal: &str) -> Reply {

@@ -147,6 +147,23 @@ fn stop_waits_until_the_process_is_gone_and_start_brings_it_back() {
 }
 
 #[test]
+fn start_of_a_service_that_fails_exits_1_and_says_why() {
+    let dir = TestDir::new("startfail");
+    let tend = Tend::start(
+        &dir,
+        // Not ready before it exits, so the start cannot count as done.
+        json!({"services": [{"name": "bad", "command": ["/bin/sh", "-c", "exit 3"],
+                             "enabled": false, "restart_policy": "never",
+                             "readiness": {"type": "log", "pattern": "never printed"}}]}),
+    );
+    tend.wait_state("bad", "stopped");
+    let (code, _, err) = tend.client(&["start", "bad"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad is failed"), "{err}");
+    assert!(err.contains("exited with code 3"), "{err}");
+}
+
+#[test]
 fn restart_gives_a_new_pid_and_no_wait_returns_at_once() {
     let dir = TestDir::new("restart");
     let tend = Tend::start(&dir, json!({"services": [sleeper("a")]}));
