@@ -166,65 +166,61 @@ impl Spawner {
     /// Start `spec`'s command in its own process group; returns once it has
     /// exec'ed (or failed to).
     pub fn spawn(&mut self, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
-        spawn(self, spec)
+        let creds = sys::resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
+            .map_err(fail(Stage::UserGroup))?;
+        let env = environment(spec, &creds);
+        let program = find_program(spec, &env).map_err(fail(Stage::Exec))?;
+        let argv = CStrings::new(
+            std::iter::once(program.as_os_str().to_owned()).chain(
+                spec.command
+                    .iter()
+                    .skip(1)
+                    .map(|a| OsString::from(a.as_str())),
+            ),
+        )
+        .map_err(fail(Stage::Prepare))?;
+        let envp = CStrings::new(env.into_iter().map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        }))
+        .map_err(fail(Stage::Prepare))?;
+        let dir = match &spec.working_dir {
+            Some(d) => Some(cstring(d.as_os_str()).map_err(fail(Stage::Prepare))?),
+            None => None,
+        };
+        let plan = ChildPlan {
+            program: argv.ptrs[0],
+            argv: argv.ptrs.as_ptr(),
+            envp: envp.ptrs.as_ptr(),
+            dir: dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            rlimits: collect_rlimits(&spec.limits, self.nofile),
+            creds: &creds,
+            parent: self.parent,
+            signals: &self.non_default_signals,
+        };
+        let stdio = Stdio::open(spec.output, &self.null).map_err(fail(Stage::Prepare))?;
+        let (report_rx, report_tx) = sys::pipe().map_err(fail(Stage::Prepare))?;
+        let args = ChildArgs {
+            plan: &plan,
+            stdio: &stdio,
+            report: report_tx.as_raw_fd(),
+        };
+        let pid = clone_vfork(&mut self.stack, &args).map_err(fail(Stage::Prepare))?;
+        drop(report_tx);
+        if let Some(error) = read_report(&report_rx) {
+            // The child has exited (CLONE_VFORK released us at its exit): reap it
+            // now, so the SIGCHLD handler does not take it for an orphan.
+            sys::reap_blocking(pid);
+            return Err(error);
+        }
+        Ok(Spawned {
+            pid,
+            stdout: stdio.stdout_rx,
+            stderr: stdio.stderr_rx,
+        })
     }
-}
-
-fn spawn(spawner: &mut Spawner, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
-    let creds = sys::resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
-        .map_err(fail(Stage::UserGroup))?;
-    let env = environment(spec, &creds);
-    let program = find_program(spec, &env).map_err(fail(Stage::Exec))?;
-    let argv = CStrings::new(
-        std::iter::once(program.as_os_str().to_owned()).chain(
-            spec.command
-                .iter()
-                .skip(1)
-                .map(|a| OsString::from(a.as_str())),
-        ),
-    )
-    .map_err(fail(Stage::Prepare))?;
-    let envp = CStrings::new(env.into_iter().map(|(k, v)| {
-        let mut kv = k;
-        kv.push("=");
-        kv.push(v);
-        kv
-    }))
-    .map_err(fail(Stage::Prepare))?;
-    let dir = match &spec.working_dir {
-        Some(d) => Some(cstring(d.as_os_str()).map_err(fail(Stage::Prepare))?),
-        None => None,
-    };
-    let plan = ChildPlan {
-        program: argv.ptrs[0],
-        argv: argv.ptrs.as_ptr(),
-        envp: envp.ptrs.as_ptr(),
-        dir: dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-        rlimits: collect_rlimits(&spec.limits, spawner.nofile),
-        creds: &creds,
-        parent: spawner.parent,
-        signals: &spawner.non_default_signals,
-    };
-    let stdio = Stdio::open(spec.output, &spawner.null).map_err(fail(Stage::Prepare))?;
-    let (report_rx, report_tx) = sys::pipe().map_err(fail(Stage::Prepare))?;
-    let args = ChildArgs {
-        plan: &plan,
-        stdio: &stdio,
-        report: report_tx.as_raw_fd(),
-    };
-    let pid = clone_vfork(&mut spawner.stack, &args).map_err(fail(Stage::Prepare))?;
-    drop(report_tx);
-    if let Some(error) = read_report(&report_rx) {
-        // The child has exited (CLONE_VFORK released us at its exit): reap it
-        // now, so the SIGCHLD handler does not take it for an orphan.
-        sys::reap_blocking(pid);
-        return Err(error);
-    }
-    Ok(Spawned {
-        pid,
-        stdout: stdio.stdout_rx,
-        stderr: stdio.stderr_rx,
-    })
 }
 
 /// What `child_entry` gets through `clone`'s argument pointer.
