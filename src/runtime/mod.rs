@@ -42,7 +42,7 @@ use crate::machine::{
     Action, Event, ExitStatus, Instant, Pid, RunId, ServiceId, State, Supervisor, Transition,
 };
 use control::ControlServer;
-use output::{Pipe, ReadEnd, Stream};
+use output::{Lines, Pipe, ReadEnd, Stream};
 use ring::LogRing;
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
@@ -596,7 +596,7 @@ impl Runtime {
                 stream,
             };
             sink.log.refresh_clock();
-            pipe.read(budget, &mut self.scratch, &mut |line| sink.line(line))
+            pipe.read(budget, &mut self.scratch, &mut |lines| sink.lines(lines))
         };
         self.pipes.insert(token, pipe);
         let end = match result {
@@ -686,7 +686,7 @@ struct LineSink<'a> {
 }
 
 impl LineSink<'_> {
-    fn line(&mut self, text: &str) {
+    fn lines(&mut self, lines: Lines<'_>) {
         let Some(service) = self.sup.get(self.service) else {
             return;
         };
@@ -695,22 +695,24 @@ impl LineSink<'_> {
                 Stream::Stdout => log::Level::Info,
                 Stream::Stderr => service.spec.stderr_level,
             };
-            self.log.service_line(level, service.name(), text);
+            self.log.service_lines(level, service.name(), lines);
         }
         if let Some(io) = self.io.get_mut(self.service.0) {
-            io.ring.push(self.stream, text);
+            io.ring.push(self.stream, lines);
         }
         if let Some(control) = self.control.as_mut().filter(|c| c.has_followers()) {
-            let line = crate::protocol::LogLine {
-                stream: self.stream.as_str().to_string(),
-                line: text.to_string(),
-            };
-            control.push_line(self.registry, service.name(), &line);
+            for text in lines.iter() {
+                let line = crate::protocol::LogLine {
+                    stream: self.stream.as_str().to_string(),
+                    line: text.to_string(),
+                };
+                control.push_line(self.registry, service.name(), &line);
+            }
         }
         if let (Some(Probe::Log { pattern }), State::Starting { run, .. }) =
             (&service.spec.readiness, &service.state)
             && *run == self.run
-            && text.contains(pattern.as_str())
+            && lines.iter().any(|text| text.contains(pattern.as_str()))
         {
             self.events.push(Event::BecameReady {
                 service: self.service,

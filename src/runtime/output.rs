@@ -9,7 +9,6 @@
 //! Must not: decide anything about the service; the shell feeds lines to the log,
 //! the `logs` ring, followers and the `log` readiness check.
 
-use std::borrow::Cow;
 use std::io::{self, Read};
 
 use mio::unix::pipe::Receiver;
@@ -35,94 +34,188 @@ impl Stream {
     }
 }
 
+/// Complete lines read together, handed downstream in one piece so that the log,
+/// the ring and the checks work on a block instead of line by line: `text` holds
+/// the lines, each ending in `\n` and at most [`MAX_LINE`] bytes before it, and
+/// `ends[i]` is the offset just past line `i`'s newline (found once, here).
+#[derive(Debug, Clone, Copy)]
+pub struct Lines<'a> {
+    pub text: &'a str,
+    pub ends: &'a [u32],
+}
+
+impl<'a> Lines<'a> {
+    /// Each line, without its newline.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let text = self.text;
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let line = text.get(start..end.saturating_sub(1)).unwrap_or("");
+            start = end;
+            line
+        })
+    }
+
+    /// Each line with its newline, as the bytes to write out.
+    pub fn with_newlines(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let text = self.text.as_bytes();
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let line = text.get(start..end).unwrap_or(&[]);
+            start = end;
+            line
+        })
+    }
+}
+
 /// Splits a byte stream into lines of at most [`MAX_LINE`] bytes.
 #[derive(Debug, Default)]
 pub struct LineSplitter {
+    /// The unfinished last line of what was read so far.
     partial: Vec<u8>,
+    /// Line ends of the block being emitted (reused, so a flood does not allocate).
+    ends: Vec<u32>,
+    /// A single line being emitted on the slow path, with its newline.
+    one: String,
 }
 
 impl LineSplitter {
-    /// Feed bytes; `emit` gets every complete line (without its newline).
-    pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(&str)) {
-        // Finish the line the last read left unfinished, then the fast path.
-        if !self.partial.is_empty()
-            && let Some(pos) = find_newline(bytes)
-        {
+    /// Feed bytes; `emit` gets every complete line, in blocks (see [`Lines`]).
+    pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(Lines<'_>)) {
+        // Finish the line the last read left unfinished.
+        if !self.partial.is_empty() {
+            let Some(pos) = find_newline(bytes) else {
+                self.partial.extend_from_slice(bytes);
+                self.emit_overlong_partial(emit);
+                return;
+            };
             self.partial.extend_from_slice(&bytes[..pos]);
             let whole = std::mem::take(&mut self.partial);
-            emit_split(&whole, emit);
+            self.emit_one(&whole, emit);
             self.partial = whole;
             self.partial.clear();
             bytes = &bytes[pos + 1..];
         }
-        if self.partial.is_empty() {
-            bytes = emit_valid_lines(bytes, emit);
-        }
-        while let Some(pos) = find_newline(bytes) {
-            let (line, rest) = bytes.split_at(pos);
-            if self.partial.is_empty() {
-                emit_split(line, emit);
-            } else {
-                self.partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut self.partial);
-                emit_split(&whole, emit);
-                self.partial = whole;
-                self.partial.clear();
-            }
-            bytes = rest.get(1..).unwrap_or(&[]);
+        loop {
+            bytes = self.emit_valid_lines(bytes, emit);
+            // What is left starts with a line that is not UTF-8, or is unfinished.
+            let Some(pos) = find_newline(bytes) else {
+                break;
+            };
+            self.emit_one(&bytes[..pos], emit);
+            bytes = &bytes[pos + 1..];
         }
         self.partial.extend_from_slice(bytes);
-        while self.partial.len() >= MAX_LINE {
-            let cut = cut_point(&self.partial);
-            emit(&lossy(&self.partial[..cut]));
-            self.partial.drain(..cut);
-        }
+        self.emit_overlong_partial(emit);
     }
 
     /// At EOF: emit the last line if it had no newline.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(&str)) {
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Lines<'_>)) {
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
-            emit_split(&rest, emit);
+            self.emit_one(&rest, emit);
         }
     }
-}
 
-/// The fast path for the common case: the complete lines of `bytes` are valid
-/// UTF-8, checked at once instead of line by line, then split as text. Returns
-/// what is left for the byte-wise path (the last, unfinished line; or
-/// everything, if some line is not UTF-8).
-fn emit_valid_lines<'a>(bytes: &'a [u8], emit: &mut dyn FnMut(&str)) -> &'a [u8] {
-    let Some(last) = bytes.iter().rposition(|&b| b == b'\n') else {
-        return bytes;
-    };
-    let Ok(text) = std::str::from_utf8(&bytes[..last]) else {
-        return bytes;
-    };
-    for line in text.split('\n') {
-        let mut line = line;
-        while line.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
+    /// The fast path for the common case: the complete lines at the start of
+    /// `bytes` that are valid UTF-8 (checked at once, not line by line) go out as
+    /// one block. Returns the rest: an unfinished line, or from the first line
+    /// that is not UTF-8 on.
+    fn emit_valid_lines<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        emit: &mut dyn FnMut(Lines<'_>),
+    ) -> &'b [u8] {
+        let Some(last) = bytes.iter().rposition(|&b| b == b'\n') else {
+            return bytes;
+        };
+        let valid = match std::str::from_utf8(&bytes[..=last]) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        };
+        let Some(end) = valid.rfind('\n').map(|p| p + 1) else {
+            return bytes;
+        };
+        let text = &valid[..end];
+        // Index the lines in one pass; in the common case they are one block.
+        self.ends.clear();
+        let ends = &mut self.ends;
+        let (mut prev, mut long) = (0, false);
+        for_each_newline(text.as_bytes(), |pos| {
+            long |= pos - prev > MAX_LINE;
+            ends.push((pos + 1) as u32);
+            prev = pos + 1;
+        });
+        if !long {
+            self.emit_block(text, emit);
+            return &bytes[end..];
+        }
+        // Rare: an over-long line ends the block before it and is cut.
+        self.ends.clear();
+        let (mut start, mut block_start) = (0, 0);
+        while let Some(pos) = find_newline(&text.as_bytes()[start..]) {
+            let line_end = start + pos;
+            if line_end - start > MAX_LINE {
+                self.emit_block(&text[block_start..start], emit);
+                self.emit_long(&text.as_bytes()[start..line_end], emit);
+                block_start = line_end + 1;
+            } else {
+                self.ends.push((line_end + 1 - block_start) as u32);
             }
-            let (head, tail) = line.split_at(cut);
-            emit(head);
-            line = tail;
+            start = line_end + 1;
         }
-        emit(line);
+        self.emit_block(&text[block_start..], emit);
+        &bytes[end..]
     }
-    &bytes[last + 1..]
-}
 
-/// Emit `line` as pieces of at most `MAX_LINE` bytes.
-fn emit_split(mut line: &[u8], emit: &mut dyn FnMut(&str)) {
-    while line.len() > MAX_LINE {
-        let cut = cut_point(line);
-        emit(&lossy(&line[..cut]));
-        line = &line[cut..];
+    /// Emit `self.ends` (relative to `block`), if there are any.
+    fn emit_block(&mut self, block: &str, emit: &mut dyn FnMut(Lines<'_>)) {
+        if !self.ends.is_empty() {
+            emit(Lines {
+                text: block,
+                ends: &self.ends,
+            });
+            self.ends.clear();
+        }
     }
-    emit(&lossy(line));
+
+    /// Emit one line given without its newline: cut if over-long, with U+FFFD
+    /// for bytes that are not UTF-8.
+    fn emit_one(&mut self, line: &[u8], emit: &mut dyn FnMut(Lines<'_>)) {
+        if line.len() > MAX_LINE {
+            return self.emit_long(line, emit);
+        }
+        self.one.clear();
+        self.one.push_str(&String::from_utf8_lossy(line));
+        self.one.push('\n');
+        let ends = [self.one.len() as u32];
+        emit(Lines {
+            text: &self.one,
+            ends: &ends,
+        });
+    }
+
+    /// Emit a line longer than [`MAX_LINE`] as pieces of at most that size.
+    fn emit_long(&mut self, mut line: &[u8], emit: &mut dyn FnMut(Lines<'_>)) {
+        while line.len() > MAX_LINE {
+            let cut = cut_point(line);
+            self.emit_one(&line[..cut], emit);
+            line = &line[cut..];
+        }
+        self.emit_one(line, emit);
+    }
+
+    /// An unfinished line that already exceeds [`MAX_LINE`] goes out in pieces,
+    /// so memory per pipe stays bounded.
+    fn emit_overlong_partial(&mut self, emit: &mut dyn FnMut(Lines<'_>)) {
+        while self.partial.len() >= MAX_LINE {
+            let cut = cut_point(&self.partial);
+            let head: Vec<u8> = self.partial.drain(..cut).collect();
+            self.emit_one(&head, emit);
+        }
+    }
 }
 
 /// Where to split an over-long line: at `MAX_LINE`, moved back to the start of a
@@ -138,12 +231,46 @@ fn cut_point(bytes: &[u8]) -> usize {
     cut
 }
 
-/// The text of a line: borrowed when it is valid UTF-8 (the fast, common case),
-/// with U+FFFD replacements otherwise.
-fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
+/// Calls `f` with the index of every `\n` in `bytes`, in order: one pass over
+/// the bytes, 16 at a time as a bit mask from one vector compare (SSE2 is part
+/// of x86_64), instead of a search call per line in a flood of short lines.
+#[cfg(target_arch = "x86_64")]
+fn for_each_newline(bytes: &[u8], mut f: impl FnMut(usize)) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    let mut chunks = bytes.chunks_exact(16);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        // SAFETY: SSE2 is in the x86_64 baseline; the unaligned load reads the
+        // 16 bytes of `chunk` and nothing else.
+        let mut mask = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32
+        };
+        while mask != 0 {
+            f(base + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+        base += 16;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'\n' {
+            f(base + i);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn for_each_newline(bytes: &[u8], f: impl FnMut(usize)) {
+    for_each_newline_portable(bytes, f)
+}
+
+/// [`for_each_newline`] elsewhere: a word-at-a-time search per line.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn for_each_newline_portable(bytes: &[u8], mut f: impl FnMut(usize)) {
+    let mut start = 0;
+    while let Some(pos) = bytes.get(start..).and_then(find_newline) {
+        f(start + pos);
+        start += pos + 1;
     }
 }
 
@@ -206,7 +333,7 @@ impl Pipe {
         &mut self,
         budget: usize,
         scratch: &mut [u8],
-        emit: &mut dyn FnMut(&str),
+        emit: &mut dyn FnMut(Lines<'_>),
     ) -> io::Result<ReadEnd> {
         let mut used = 0;
         while used < budget {
@@ -238,10 +365,18 @@ mod tests {
     fn split(chunks: &[&[u8]]) -> Vec<String> {
         let mut s = LineSplitter::default();
         let mut out = Vec::new();
+        let mut take = |lines: Lines<'_>| {
+            assert!(lines.text.ends_with('\n'));
+            assert_eq!(
+                lines.ends.last().map(|&e| e as usize),
+                Some(lines.text.len())
+            );
+            out.extend(lines.iter().map(str::to_string));
+        };
         for c in chunks {
-            s.push(c, &mut |l| out.push(l.to_string()));
+            s.push(c, &mut take);
         }
-        s.finish(&mut |l| out.push(l.to_string()));
+        s.finish(&mut take);
         out
     }
 
@@ -305,6 +440,39 @@ mod tests {
                 whole,
                 "cut at {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn valid_lines_go_out_as_one_block_and_bad_ones_alone() {
+        let mut s = LineSplitter::default();
+        let mut blocks: Vec<Vec<String>> = Vec::new();
+        s.push(b"a\nb\n\xff\nc\nd\npart", &mut |l| {
+            blocks.push(l.iter().map(str::to_string).collect())
+        });
+        assert_eq!(blocks, [vec!["a", "b"], vec!["\u{fffd}"], vec!["c", "d"]]);
+        let mut with_nl = Vec::new();
+        s.push(b"ial\nx\n", &mut |l| {
+            with_nl.extend(l.with_newlines().map(<[u8]>::to_vec))
+        });
+        assert_eq!(with_nl, [b"partial\n".to_vec(), b"x\n".to_vec()]);
+    }
+
+    #[test]
+    fn for_each_newline_finds_every_one() {
+        let mut data = [b'a'; 70];
+        for p in [0, 1, 15, 16, 17, 31, 32, 47, 63, 64, 69] {
+            data[p] = b'\n';
+        }
+        let expected: Vec<usize> = (0..data.len()).filter(|&i| data[i] == b'\n').collect();
+        for len in 0..=data.len() {
+            let want: Vec<usize> = expected.iter().copied().filter(|&p| p < len).collect();
+            let mut found = Vec::new();
+            for_each_newline(&data[..len], |p| found.push(p));
+            assert_eq!(found, want, "length {len}");
+            let mut found = Vec::new();
+            for_each_newline_portable(&data[..len], |p| found.push(p));
+            assert_eq!(found, want, "portable, length {len}");
         }
     }
 

@@ -111,6 +111,52 @@ fn output_null_and_inherit_are_not_logged() {
 }
 
 #[test]
+fn a_burst_arrives_whole_and_in_order_and_logs_keeps_its_tail() {
+    // Big writes (many lines per read) mixed with the rare cases: a line that is
+    // not UTF-8 and one over 64 KiB, in the middle of the burst.
+    let dir = TestDir::new("burst");
+    let burst = dir.script(
+        "burst",
+        "seq 1 100000 | sed 's/^/n /'; printf 'bad \\377 byte\\n'; \
+         head -c 70000 /dev/zero | tr '\\0' x; echo; \
+         seq 100001 101500 | sed 's/^/n /'; exec sleep 1000",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "b", "command": [burst]}]}),
+    );
+    tend.wait_log("b: n 101500");
+    let lines = lines_of(&tend.log(), "b");
+    let numbered: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("n ").and_then(|n| n.parse().ok()))
+        .collect();
+    assert_eq!(numbered.len(), 101_500, "lines lost or repeated");
+    assert!(
+        numbered.iter().zip(1..).all(|(&n, i)| n == i),
+        "lines out of order"
+    );
+    assert!(lines.iter().any(|l| l == "bad \u{fffd} byte"));
+    let xs: Vec<usize> = lines
+        .iter()
+        .filter(|l| l.starts_with("xxx"))
+        .map(|l| l.len())
+        .collect();
+    assert_eq!(xs, [65_536, 70_000 - 65_536]);
+    // The ring holds the last 1000 lines, in order.
+    let (code, out, _) = tend.client(&["logs", "b", "-n", "1000"]);
+    assert_eq!(code, 0);
+    let tail: Vec<String> = out.lines().map(str::to_string).collect();
+    let expected: Vec<String> = (100_501..=101_500).map(|i| format!("n {i}")).collect();
+    assert!(
+        tail == expected,
+        "logs -n 1000 gave {} lines, first {:?}",
+        tail.len(),
+        tail.first()
+    );
+}
+
+#[test]
 fn a_flooding_service_does_not_stall_others() {
     let dir = TestDir::new("flood");
     let flood = dir.script("flood", "exec yes 'flood flood flood flood flood flood'");

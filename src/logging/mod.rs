@@ -27,7 +27,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use log::{Level, LevelFilter};
 use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
 
+use crate::runtime::output::Lines;
 use crate::runtime::sys::{self, FileKind};
+
+mod buffer;
+use buffer::LogBuf;
 
 /// Above this many unwritten bytes, the loop stops reading service output.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -100,7 +104,7 @@ pub struct LogSink {
     shared: Arc<Shared>,
     /// Log bytes in order; `data[written..]` is not on stderr yet and
     /// `data[filed..]` not in the log file yet.
-    data: Vec<u8>,
+    data: LogBuf,
     written: usize,
     filed: usize,
     out: Output,
@@ -178,7 +182,7 @@ impl LogSink {
         log::set_max_level(level);
         LogSink {
             shared,
-            data: Vec::new(),
+            data: LogBuf::default(),
             written: 0,
             filed: 0,
             out: Output::stderr(),
@@ -211,14 +215,22 @@ impl LogSink {
         self.prefix_level = None;
     }
 
-    /// Append one service output line, if its level passes the log level.
-    pub fn service_line(&mut self, level: Level, service: &str, text: &str) {
+    /// Add a block of one service's output lines, if their level passes the log
+    /// level.
+    pub fn service_lines(&mut self, level: Level, service: &str, lines: Lines<'_>) {
         if level > log::max_level() {
             return;
         }
         if self.shared.own_pending.load(Ordering::Acquire) {
             self.merge_own();
         }
+        self.set_prefix(level, service);
+        self.data.push_lines(&self.prefix, lines);
+    }
+
+    /// `<stamp> [LEVEL] <service>: `, rebuilt only when the clock, the level or
+    /// the service changed since the last line.
+    fn set_prefix(&mut self, level: Level, service: &str) {
         let same = self.prefix_level == Some(level)
             && self
                 .prefix
@@ -235,11 +247,6 @@ impl LogSink {
             self.prefix.extend_from_slice(b": ");
             self.prefix_level = Some(level);
         }
-        let data = &mut self.data;
-        data.reserve(self.prefix.len() + text.len() + 1);
-        data.extend_from_slice(&self.prefix);
-        data.extend_from_slice(text.as_bytes());
-        data.push(b'\n');
     }
 
     /// Move tend's own lines into the sink, after everything already there.
@@ -254,7 +261,7 @@ impl LogSink {
             }
             Err(_) => return,
         };
-        self.data.extend_from_slice(&bytes);
+        self.data.extend(&bytes);
         if dropped > 0 {
             log::warn!("log output was too slow: {dropped} of tend's own log lines were dropped");
         }
@@ -276,8 +283,11 @@ impl LogSink {
         if self.shared.own_pending.load(Ordering::Acquire) {
             self.merge_own();
         }
+        if self.data.is_empty() {
+            return true;
+        }
         if let Some(file) = &mut self.file
-            && file.write_all(&self.data[self.filed..]).is_err()
+            && file.write_all(&self.data.as_slice()[self.filed..]).is_err()
         {
             self.file = None; // a full disk must not stop supervision
         }
@@ -287,7 +297,11 @@ impl LogSink {
                 self.written = self.data.len();
                 break;
             }
-            match sys::write_some(self.out.fd, &self.data[self.written..], self.out.socket) {
+            match sys::write_some(
+                self.out.fd,
+                &self.data.as_slice()[self.written..],
+                self.out.socket,
+            ) {
                 Ok(0) => break,
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
