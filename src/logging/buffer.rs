@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn lines_get_their_prefix_and_memory_is_reused() {
-        let text = "one\ntwo\n\nthree\n";
+        let text = b"one\ntwo\n\nthree\n";
         let ends = [4, 8, 9, 15];
         let mut buf = LogBuf::default();
         buf.extend(b"[own]\n");

@@ -704,7 +704,7 @@ impl LineSink<'_> {
             for text in lines.iter() {
                 let line = crate::protocol::LogLine {
                     stream: self.stream.as_str().to_string(),
-                    line: text.to_string(),
+                    line: text.into_owned(),
                 };
                 control.push_line(self.registry, service.name(), &line);
             }

@@ -9,6 +9,7 @@
 //! Must not: decide anything about the service; the shell feeds lines to the log,
 //! the `logs` ring, followers and the `log` readiness check.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 
 use mio::unix::pipe::Receiver;
@@ -38,28 +39,25 @@ impl Stream {
 /// the ring and the checks work on a block instead of line by line: `text` holds
 /// the lines, each ending in `\n` and at most [`MAX_LINE`] bytes before it, and
 /// `ends[i]` is the offset just past line `i`'s newline (found once, here).
+///
+/// `text` is valid UTF-8 (the splitter checked it, or replaced what was not);
+/// it stays bytes so that the hot path needs no `unsafe` to say so.
 #[derive(Debug, Clone, Copy)]
 pub struct Lines<'a> {
-    pub text: &'a str,
+    pub text: &'a [u8],
     pub ends: &'a [u32],
 }
 
 impl<'a> Lines<'a> {
     /// Each line, without its newline.
-    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let text = self.text;
-        let mut start = 0usize;
-        self.ends.iter().map(move |&end| {
-            let end = end as usize;
-            let line = text.get(start..end.saturating_sub(1)).unwrap_or("");
-            start = end;
-            line
-        })
+    pub fn iter(&self) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        self.with_newlines()
+            .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)))
     }
 
     /// Each line with its newline, as the bytes to write out.
     pub fn with_newlines(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let text = self.text.as_bytes();
+        let text = self.text;
         let mut start = 0usize;
         self.ends.iter().map(move |&end| {
             let end = end as usize;
@@ -131,35 +129,38 @@ impl LineSplitter {
         let Some(last) = bytes.iter().rposition(|&b| b == b'\n') else {
             return bytes;
         };
-        let valid = match std::str::from_utf8(&bytes[..=last]) {
-            Ok(text) => text,
-            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
-        };
-        let Some(end) = valid.rfind('\n').map(|p| p + 1) else {
-            return bytes;
-        };
-        let text = &valid[..end];
-        // Index the lines in one pass; in the common case they are one block.
+        // Index the lines in one pass that also tells whether all is ASCII; in
+        // the common case that is all the checking there is, and one block.
+        let text = &bytes[..=last];
         self.ends.clear();
         let ends = &mut self.ends;
         let (mut prev, mut long) = (0, false);
-        for_each_newline(text.as_bytes(), |pos| {
+        let ascii = for_each_newline(text, |pos| {
             long |= pos - prev > MAX_LINE;
             ends.push((pos + 1) as u32);
             prev = pos + 1;
         });
-        if !long {
+        if !long && (ascii || std::str::from_utf8(text).is_ok()) {
             self.emit_block(text, emit);
-            return &bytes[end..];
+            return &bytes[last + 1..];
         }
-        // Rare: an over-long line ends the block before it and is cut.
+        // Rare: up to the first line that is not UTF-8, block by block around
+        // the over-long lines, which are cut.
+        let valid = match std::str::from_utf8(text) {
+            Ok(valid) => valid.as_bytes(),
+            Err(e) => &text[..e.valid_up_to()],
+        };
+        let Some(end) = valid.iter().rposition(|&b| b == b'\n').map(|p| p + 1) else {
+            return bytes;
+        };
+        let text = &valid[..end];
         self.ends.clear();
         let (mut start, mut block_start) = (0, 0);
-        while let Some(pos) = find_newline(&text.as_bytes()[start..]) {
+        while let Some(pos) = find_newline(&text[start..]) {
             let line_end = start + pos;
             if line_end - start > MAX_LINE {
                 self.emit_block(&text[block_start..start], emit);
-                self.emit_long(&text.as_bytes()[start..line_end], emit);
+                self.emit_long(&text[start..line_end], emit);
                 block_start = line_end + 1;
             } else {
                 self.ends.push((line_end + 1 - block_start) as u32);
@@ -171,7 +172,7 @@ impl LineSplitter {
     }
 
     /// Emit `self.ends` (relative to `block`), if there are any.
-    fn emit_block(&mut self, block: &str, emit: &mut dyn FnMut(Lines<'_>)) {
+    fn emit_block(&mut self, block: &[u8], emit: &mut dyn FnMut(Lines<'_>)) {
         if !self.ends.is_empty() {
             emit(Lines {
                 text: block,
@@ -192,7 +193,7 @@ impl LineSplitter {
         self.one.push('\n');
         let ends = [self.one.len() as u32];
         emit(Lines {
-            text: &self.one,
+            text: self.one.as_bytes(),
             ends: &ends,
         });
     }
@@ -231,21 +232,25 @@ fn cut_point(bytes: &[u8]) -> usize {
     cut
 }
 
-/// Calls `f` with the index of every `\n` in `bytes`, in order: one pass over
-/// the bytes, 16 at a time as a bit mask from one vector compare (SSE2 is part
-/// of x86_64), instead of a search call per line in a flood of short lines.
+/// Calls `f` with the index of every `\n` in `bytes`, in order, and says whether
+/// all bytes are ASCII: one pass over the bytes, 16 at a time as bit masks from
+/// vector compares (SSE2 is part of x86_64), instead of a search call per line
+/// and a separate UTF-8 check in a flood of short lines.
 #[cfg(target_arch = "x86_64")]
-fn for_each_newline(bytes: &[u8], mut f: impl FnMut(usize)) {
+fn for_each_newline(bytes: &[u8], mut f: impl FnMut(usize)) -> bool {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
     let mut chunks = bytes.chunks_exact(16);
     let mut base = 0;
+    let mut high = 0;
     for chunk in &mut chunks {
         // SAFETY: SSE2 is in the x86_64 baseline; the unaligned load reads the
         // 16 bytes of `chunk` and nothing else.
-        let mut mask = unsafe {
+        let (mut mask, top) = unsafe {
             let v = _mm_loadu_si128(chunk.as_ptr().cast());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32
+            let nl = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            (_mm_movemask_epi8(nl) as u32, _mm_movemask_epi8(v))
         };
+        high |= top;
         while mask != 0 {
             f(base + mask.trailing_zeros() as usize);
             mask &= mask - 1;
@@ -257,21 +262,23 @@ fn for_each_newline(bytes: &[u8], mut f: impl FnMut(usize)) {
             f(base + i);
         }
     }
+    high == 0 && chunks.remainder().is_ascii()
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn for_each_newline(bytes: &[u8], f: impl FnMut(usize)) {
+fn for_each_newline(bytes: &[u8], f: impl FnMut(usize)) -> bool {
     for_each_newline_portable(bytes, f)
 }
 
 /// [`for_each_newline`] elsewhere: a word-at-a-time search per line.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-fn for_each_newline_portable(bytes: &[u8], mut f: impl FnMut(usize)) {
+fn for_each_newline_portable(bytes: &[u8], mut f: impl FnMut(usize)) -> bool {
     let mut start = 0;
     while let Some(pos) = bytes.get(start..).and_then(find_newline) {
         f(start + pos);
         start += pos + 1;
     }
+    bytes.is_ascii()
 }
 
 /// The first `\n`, eight bytes at a time (no memchr dependency).
@@ -366,12 +373,12 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut out = Vec::new();
         let mut take = |lines: Lines<'_>| {
-            assert!(lines.text.ends_with('\n'));
+            assert!(lines.text.ends_with(b"\n"));
             assert_eq!(
                 lines.ends.last().map(|&e| e as usize),
                 Some(lines.text.len())
             );
-            out.extend(lines.iter().map(str::to_string));
+            out.extend(lines.iter().map(|l| l.into_owned()));
         };
         for c in chunks {
             s.push(c, &mut take);
@@ -448,7 +455,7 @@ mod tests {
         let mut s = LineSplitter::default();
         let mut blocks: Vec<Vec<String>> = Vec::new();
         s.push(b"a\nb\n\xff\nc\nd\npart", &mut |l| {
-            blocks.push(l.iter().map(str::to_string).collect())
+            blocks.push(l.iter().map(|l| l.into_owned()).collect())
         });
         assert_eq!(blocks, [vec!["a", "b"], vec!["\u{fffd}"], vec!["c", "d"]]);
         let mut with_nl = Vec::new();
@@ -468,11 +475,21 @@ mod tests {
         for len in 0..=data.len() {
             let want: Vec<usize> = expected.iter().copied().filter(|&p| p < len).collect();
             let mut found = Vec::new();
-            for_each_newline(&data[..len], |p| found.push(p));
+            assert!(for_each_newline(&data[..len], |p| found.push(p)));
             assert_eq!(found, want, "length {len}");
             let mut found = Vec::new();
-            for_each_newline_portable(&data[..len], |p| found.push(p));
+            assert!(for_each_newline_portable(&data[..len], |p| found.push(p)));
             assert_eq!(found, want, "portable, length {len}");
+        }
+        // One byte above 0x7f anywhere, in a whole piece or the remainder.
+        for at in [0, 15, 16, 40, 64, 69] {
+            let mut bytes = data;
+            bytes[at] = 0xc3;
+            assert!(!for_each_newline(&bytes, |_| {}), "high byte at {at}");
+            assert!(
+                !for_each_newline_portable(&bytes, |_| {}),
+                "portable, at {at}"
+            );
         }
     }
 

@@ -35,7 +35,7 @@ impl LogRing {
                 self.bytes.drain(..len as usize);
             }
         }
-        self.bytes.extend(&block.text.as_bytes()[start..]);
+        self.bytes.extend(&block.text[start..]);
         let mut at = start;
         for &end in &block.ends[first..] {
             self.lines.push_back((stream, end - at as u32));
@@ -102,7 +102,7 @@ mod tests {
         ring.push(
             stream,
             Lines {
-                text: &text,
+                text: text.as_bytes(),
                 ends: &ends,
             },
         );
