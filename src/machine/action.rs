@@ -9,7 +9,8 @@ use crate::config::Signal;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Spawn `run` of `service`; answer with `Event::Spawned` or `Event::SpawnFailed`
-    /// before handing the core any other event.
+    /// before handing the core any other event. (Spawns in a row may be carried
+    /// out together; their answers then come in the same order.)
     Spawn { service: ServiceId, run: RunId },
     /// Send `signal` to the process group `pgid` of `run`. The core only orders this
     /// while the run's pid has not been reaped.

@@ -113,7 +113,7 @@ impl ControlServer {
         // Tighten the umask around bind so the socket is never briefly open to others.
         // SAFETY: umask only changes this process's file creation mask.
         let old = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(path);
+        let bound = bind_in_place(path);
         // SAFETY: as above; restores the previous mask.
         unsafe { libc::umask(old) };
         let mut listener = bound.map_err(|e| ControlError::Bind(path.to_path_buf(), e))?;
@@ -435,6 +435,26 @@ impl Drop for ControlServer {
 }
 
 /// Remove a stale socket at `path`; refuse if a live tend answers there.
+/// Bind and listen under a temporary name beside `path`, then rename it into
+/// place: the path appears only once it accepts connections, so a client or a
+/// health check that sees it can connect, and another tend's stale check never
+/// finds it between `bind` and `listen` (when connecting is refused).
+fn bind_in_place(path: &Path) -> io::Result<UnixListener> {
+    let tmp = path.with_file_name(format!(".tend-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    match UnixListener::bind(&tmp) {
+        Ok(listener) => match std::fs::rename(&tmp, path) {
+            Ok(()) => Ok(listener),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        },
+        // E.g. the temporary name does not fit in `sun_path` where `path` does.
+        Err(_) => UnixListener::bind(path),
+    }
+}
+
 fn clear_stale(path: &Path) -> Result<(), ControlError> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(()); // nothing there
@@ -520,6 +540,9 @@ mod tests {
             ControlServer::bind(&path, poll.registry(), &mut tokens).expect("replaces stale");
         let mode = std::fs::metadata(&path).expect("meta").mode() & 0o777;
         assert_eq!(mode, 0o600);
+        // Bound under a temporary name and renamed: nothing of it is left over.
+        let tmp = path.with_file_name(format!(".tend-{}.sock", std::process::id()));
+        assert!(!tmp.exists());
         let second = ControlServer::bind(&path, poll.registry(), &mut tokens);
         assert!(matches!(second, Err(ControlError::AlreadyRunning(_))));
         drop(server);

@@ -36,7 +36,7 @@ use mio::unix::SourceFd;
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::{Config, OutputMode, Probe, Signal};
+use crate::config::{Config, OutputMode, Probe, ServiceSpec, Signal};
 use crate::logging::LogSink;
 use crate::machine::{
     Action, Event, ExitStatus, Instant, Pid, RunId, ServiceId, State, Supervisor, Transition,
@@ -45,6 +45,7 @@ use control::ControlServer;
 use output::{Lines, Pipe, ReadEnd, Stream};
 use ring::LogRing;
 use signals::Signals;
+use spawn::Spawned;
 use tokens::{SIGNALS, Tokens};
 
 /// Bytes read from one pipe per turn before others get theirs.
@@ -371,8 +372,16 @@ impl Runtime {
     fn execute(&mut self, actions: Vec<Action>) {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
-            let event = match action {
-                Action::Spawn { service, run } => Some(self.spawn(service, run)),
+            let events = match action {
+                Action::Spawn { service, run } => {
+                    // Spawns in a row (a start-up, a reload) go out as one batch.
+                    let mut batch = vec![(service, run)];
+                    while let Some(&Action::Spawn { service, run }) = queue.front() {
+                        batch.push((service, run));
+                        queue.pop_front();
+                    }
+                    self.spawn_all(&batch)
+                }
                 Action::Signal {
                     service,
                     run,
@@ -380,27 +389,28 @@ impl Runtime {
                     signal,
                 } => {
                     self.signal(service, run, pgid, signal);
-                    None
+                    Vec::new()
                 }
                 Action::Transitioned(t) => {
                     log_transition(&t);
                     self.states_changed = true;
                     self.on_transition(&t);
-                    None
+                    Vec::new()
                 }
                 Action::Forget { service } => {
                     if let Some(io) = self.io.get_mut(service.0) {
                         io.ring = LogRing::default();
                     }
-                    None
+                    Vec::new()
                 }
                 Action::Exit { code } => {
                     self.exit = Some(code);
-                    None
+                    Vec::new()
                 }
             };
             let now = self.now();
-            for event in event.into_iter().chain(self.pending_events.drain(..)) {
+            let pending: Vec<Event> = self.pending_events.drain(..).collect();
+            for event in events.into_iter().chain(pending) {
                 queue.extend(self.sup.handle(event, now));
             }
         }
@@ -440,37 +450,57 @@ impl Runtime {
         }
     }
 
-    fn spawn(&mut self, service: ServiceId, run: RunId) -> Event {
-        let Some(spec) = self.sup.get(service).map(|s| &s.spec) else {
-            return Event::SpawnFailed {
-                service,
-                run,
-                error: "unknown service".into(),
-            };
-        };
-        match self.spawner.spawn(spec) {
-            Ok(child) => {
-                self.children.insert(child.pid, Child { service, run });
-                if let Some(out) = child.stdout {
-                    self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
-                }
-                if let Some(err) = child.stderr {
-                    self.add_pipe(service, run, Stream::Stderr, Receiver::from(err));
-                }
-                Event::Spawned {
+    /// Spawn these runs (in order, concurrently where the spawner can); one
+    /// event each.
+    fn spawn_all(&mut self, runs: &[(ServiceId, RunId)]) -> Vec<Event> {
+        let specs: Vec<Option<&ServiceSpec>> = runs
+            .iter()
+            .map(|(service, _)| self.sup.get(*service).map(|s| &s.spec))
+            .collect();
+        let known: Vec<&ServiceSpec> = specs.iter().flatten().copied().collect();
+        let mut results = self.spawner.spawn_all(&known).into_iter();
+        let outcomes: Vec<Option<Result<Spawned, String>>> = specs
+            .iter()
+            .map(|spec| {
+                let spec = (*spec)?;
+                let result = results.next()?;
+                Some(result.map_err(|e| {
+                    error!("{}: cannot spawn {:?}: {e}", spec.name, spec.command);
+                    e.to_string()
+                }))
+            })
+            .collect();
+        runs.iter()
+            .zip(outcomes)
+            .map(|(&(service, run), outcome)| match outcome {
+                Some(Ok(child)) => self.spawned(service, run, child),
+                Some(Err(error)) => Event::SpawnFailed {
                     service,
                     run,
-                    pid: Pid(child.pid),
-                }
-            }
-            Err(e) => {
-                error!("{}: cannot spawn {:?}: {e}", spec.name, spec.command);
-                Event::SpawnFailed {
+                    error,
+                },
+                None => Event::SpawnFailed {
                     service,
                     run,
-                    error: e.to_string(),
-                }
-            }
+                    error: "unknown service".into(),
+                },
+            })
+            .collect()
+    }
+
+    /// Take a new child in: its pid and its output pipes.
+    fn spawned(&mut self, service: ServiceId, run: RunId, child: Spawned) -> Event {
+        self.children.insert(child.pid, Child { service, run });
+        if let Some(out) = child.stdout {
+            self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
+        }
+        if let Some(err) = child.stderr {
+            self.add_pipe(service, run, Stream::Stderr, Receiver::from(err));
+        }
+        Event::Spawned {
+            service,
+            run,
+            pid: Pid(child.pid),
         }
     }
 

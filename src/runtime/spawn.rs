@@ -22,10 +22,18 @@
 //! report pipe and exits 127; the parent reads the pipe as soon as `clone`
 //! returns: 8 bytes mean the spawn failed, EOF means the exec happened.
 //!
-//! Must not (in the child): allocate, lock, log, call a libc function that is
-//! more than a system call (musl's `setuid` and `setrlimit` broadcast to all
-//! threads, which in a `CLONE_VM` child would touch tend's state), or write
-//! anything but its own stack and `errno`.
+//! Batches (start-up, reload): waiting for each exec in turn leaves the second
+//! core idle while the first child execs. On x86_64 [`Spawner::spawn_all`]
+//! clones each child of a batch without `CLONE_VFORK`, every one on its own
+//! stack, and reads the reports afterwards, in order; everything a child reads
+//! stays alive and unchanged until its report is in. That is sound only because
+//! the child writes nothing of tend's: its system calls are inline assembly that
+//! leaves the shared `errno` alone. Elsewhere batches are spawned one by one.
+//!
+//! Must not (in the child): allocate, lock, log, call a libc function at all
+//! (musl's `setuid` and `setrlimit` broadcast to all threads, which in a
+//! `CLONE_VM` child would touch tend's state; any wrapper may write `errno`), or
+//! write anything but its own stack.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -132,10 +140,19 @@ fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
 /// Bytes of the child's stack: it runs one shallow function of system calls.
 const CHILD_STACK: usize = 64 * 1024;
 
+/// Children cloned at once by [`Spawner::spawn_all`] before their reports are
+/// read: bounds the stacks (and fds) held for a batch.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Whether a batch may run its children concurrently: it needs system calls
+/// that leave `errno` alone (the children share tend's memory, `errno`
+/// included), which [`raw`] makes with inline assembly on x86_64 only.
+const CONCURRENT: bool = cfg!(target_arch = "x86_64");
+
 /// What every spawn needs and tend works out once: restart latency is the time
 /// from an exit to the next exec, so the path in between does as little as it can.
 pub struct Spawner {
-    /// The child's stack, reused: the parent is suspended while a child runs on it.
+    /// The stack of a single child, reused: tend is suspended while it runs.
     stack: Vec<u8>,
     /// `/dev/null` for every child's stdin (and its output with `output: null`).
     null: OwnedFd,
@@ -166,6 +183,72 @@ impl Spawner {
     /// Start `spec`'s command in its own process group; returns once it has
     /// exec'ed (or failed to).
     pub fn spawn(&mut self, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
+        let mut child = self.prepare(spec)?;
+        let plan = child.plan(self);
+        // SAFETY: `plan` points into `child`, which lives past the clone; the
+        // clone returns only after the child has exec'ed or exited.
+        let pid = unsafe { clone_child(&mut self.stack, &plan, true) };
+        child.cloned();
+        child.finish(pid.map_err(fail(Stage::Prepare))?)
+    }
+
+    /// Start several services, in order, with results in the same order. The
+    /// children of a batch exec concurrently where [`CONCURRENT`]: each is
+    /// cloned without waiting for the one before to exec, so a container's
+    /// start-up uses both cores instead of one after the other.
+    pub fn spawn_all(&mut self, specs: &[&ServiceSpec]) -> Vec<Result<Spawned, SpawnError>> {
+        if !CONCURRENT || specs.len() < 2 {
+            return specs.iter().map(|spec| self.spawn(spec)).collect();
+        }
+        let mut results = Vec::with_capacity(specs.len());
+        for batch in specs.chunks(MAX_IN_FLIGHT) {
+            results.extend(self.spawn_concurrently(batch));
+        }
+        results
+    }
+
+    /// Clone every child of `specs` without waiting, then collect their reports.
+    fn spawn_concurrently(&mut self, specs: &[&ServiceSpec]) -> Vec<Result<Spawned, SpawnError>> {
+        // Everything a child reads lives in `children` and `plans` (boxed, so
+        // nothing moves) and on its slice of `stacks`, untouched until every
+        // child has exec'ed or exited: they run on this memory while we go on.
+        let mut children: Vec<Result<Child, SpawnError>> =
+            specs.iter().map(|spec| self.prepare(spec)).collect();
+        let plans: Vec<Option<Box<ChildPlan>>> = children
+            .iter()
+            .map(|c| c.as_ref().ok().map(|c| Box::new(c.plan(self))))
+            .collect();
+        let mut stacks = vec![0u8; CHILD_STACK * specs.len()];
+        let mut pids: Vec<io::Result<libc::pid_t>> = Vec::with_capacity(specs.len());
+        for ((child, plan), stack) in children
+            .iter_mut()
+            .zip(&plans)
+            .zip(stacks.chunks_exact_mut(CHILD_STACK))
+        {
+            let (Ok(child), Some(plan)) = (child, plan) else {
+                pids.push(Err(io::ErrorKind::InvalidInput.into())); // not cloned
+                continue;
+            };
+            // SAFETY: `plan`, what it points into and `stack` stay alive and
+            // unchanged until the reports are read below; the child makes only
+            // raw system calls, which write nothing of ours (see `CONCURRENT`).
+            pids.push(unsafe { clone_child(stack, plan, false) });
+            // The next children must not inherit this one's write ends.
+            child.cloned();
+        }
+        let results = children
+            .into_iter()
+            .zip(pids)
+            .map(|(child, pid)| child?.finish(pid.map_err(fail(Stage::Prepare))?))
+            .collect();
+        // Every child has exec'ed or is reaped: their stacks and plans are free.
+        drop(plans);
+        drop(stacks);
+        results
+    }
+
+    /// Everything a child needs, made before the clone (allocation is fine here).
+    fn prepare(&self, spec: &ServiceSpec) -> Result<Child, SpawnError> {
         let creds = sys::resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
             .map_err(fail(Stage::UserGroup))?;
         let env = environment(spec, &creds);
@@ -190,66 +273,115 @@ impl Spawner {
             Some(d) => Some(cstring(d.as_os_str()).map_err(fail(Stage::Prepare))?),
             None => None,
         };
-        let plan = ChildPlan {
-            program: argv.ptrs[0],
-            argv: argv.ptrs.as_ptr(),
-            envp: envp.ptrs.as_ptr(),
-            dir: dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-            rlimits: collect_rlimits(&spec.limits, self.nofile),
-            creds: &creds,
-            parent: self.parent,
-            signals: &self.non_default_signals,
-        };
-        let stdio = Stdio::open(spec.output, &self.null).map_err(fail(Stage::Prepare))?;
+        let pipes = Pipes::open(spec.output).map_err(fail(Stage::Prepare))?;
         let (report_rx, report_tx) = sys::pipe().map_err(fail(Stage::Prepare))?;
-        let args = ChildArgs {
-            plan: &plan,
-            stdio: &stdio,
-            report: report_tx.as_raw_fd(),
+        Ok(Child {
+            argv,
+            envp,
+            dir,
+            rlimits: collect_rlimits(&spec.limits, self.nofile),
+            creds,
+            discard: spec.output == OutputMode::Null,
+            pipes,
+            report_rx,
+            report_tx: Some(report_tx),
+        })
+    }
+}
+
+/// One child between `prepare` and its report: owns what the child reads
+/// (heap buffers, which stay put when this struct moves) and tend's pipe ends.
+struct Child {
+    argv: CStrings,
+    envp: CStrings,
+    dir: Option<CString>,
+    rlimits: Vec<Rlimit>,
+    creds: Credentials,
+    /// `output: null`: 1 and 2 go to /dev/null too.
+    discard: bool,
+    pipes: Pipes,
+    report_rx: OwnedFd,
+    report_tx: Option<OwnedFd>,
+}
+
+impl Child {
+    /// The child's view: plain values and pointers into `self` and `spawner`.
+    fn plan(&self, spawner: &Spawner) -> ChildPlan {
+        let null = spawner.null.as_raw_fd();
+        let target = |fd: &Option<OwnedFd>| match fd {
+            Some(fd) => fd.as_raw_fd(),
+            None if self.discard => null,
+            None => -1,
         };
-        let pid = clone_vfork(&mut self.stack, &args).map_err(fail(Stage::Prepare))?;
-        drop(report_tx);
-        if let Some(error) = read_report(&report_rx) {
-            // The child has exited (CLONE_VFORK released us at its exit): reap it
-            // now, so the SIGCHLD handler does not take it for an orphan.
+        ChildPlan {
+            program: self.argv.ptrs[0],
+            argv: self.argv.ptrs.as_ptr(),
+            envp: self.envp.ptrs.as_ptr(),
+            dir: self.dir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            rlimits: (self.rlimits.as_ptr(), self.rlimits.len()),
+            uid: self.creds.uid,
+            gid: self.creds.gid,
+            groups: self.creds.groups.as_ref().map(|g| (g.as_ptr(), g.len())),
+            stdin: null,
+            outputs: [target(&self.pipes.stdout_tx), target(&self.pipes.stderr_tx)],
+            report: self.report_tx.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+            parent: spawner.parent,
+            signals: (
+                spawner.non_default_signals.as_ptr(),
+                spawner.non_default_signals.len(),
+            ),
+        }
+    }
+
+    /// After the clone: close tend's copies of the child's write ends (the
+    /// child has its own), so EOF on them means the child is gone.
+    fn cloned(&mut self) {
+        self.report_tx = None;
+        self.pipes.stdout_tx = None;
+        self.pipes.stderr_tx = None;
+    }
+
+    /// Wait for the child's report: EOF once it has exec'ed, or why it failed.
+    fn finish(self, pid: libc::pid_t) -> Result<Spawned, SpawnError> {
+        if let Some(error) = read_report(&self.report_rx) {
+            // The child exits right after its report: reap it now, so the
+            // SIGCHLD handler does not take it for an orphan (and its stack is
+            // free once this returns).
             sys::reap_blocking(pid);
             return Err(error);
         }
         Ok(Spawned {
             pid,
-            stdout: stdio.stdout_rx,
-            stderr: stdio.stderr_rx,
+            stdout: self.pipes.stdout_rx,
+            stderr: self.pipes.stderr_rx,
         })
     }
 }
 
-/// What `child_entry` gets through `clone`'s argument pointer.
-struct ChildArgs<'a> {
-    plan: &'a ChildPlan<'a>,
-    stdio: &'a Stdio<'a>,
-    report: RawFd,
-}
-
-/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` running `child` on `stack`, with
-/// every signal blocked around it. Returns the child's pid once it has exec'ed
-/// or exited.
-fn clone_vfork(stack: &mut [u8], args: &ChildArgs<'_>) -> io::Result<libc::pid_t> {
+/// `clone(CLONE_VM | SIGCHLD)` running [`child`] with `plan` on `stack`, every
+/// signal blocked around it; with `vfork`, also `CLONE_VFORK`: the call returns
+/// only once the child has exec'ed or exited.
+///
+/// # Safety
+/// `plan` and all it points to, and `stack`, must stay alive and unchanged
+/// until the child has exec'ed or exited. Without `vfork`, the child runs
+/// concurrently with the caller: only where [`CONCURRENT`].
+unsafe fn clone_child(stack: &mut [u8], plan: &ChildPlan, vfork: bool) -> io::Result<libc::pid_t> {
     // The stack grows down from its end, which must be 16-byte aligned.
     let top = stack.as_mut_ptr_range().end as usize & !15;
+    let flags = libc::CLONE_VM | libc::SIGCHLD | if vfork { libc::CLONE_VFORK } else { 0 };
     // SAFETY: sigset_t is plain data, filled by sigfillset.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the calls get valid pointers. The child runs `child_entry` on a
-    // stack of its own in our memory while we are suspended (CLONE_VFORK), and
-    // `args` outlives it because clone only returns after the exec or exit.
+    // SAFETY: the calls get valid pointers; the caller vouches for the rest.
     unsafe {
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
         let pid = libc::clone(
             child_entry,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            args as *const ChildArgs<'_> as *mut libc::c_void,
+            flags,
+            plan as *const ChildPlan as *mut libc::c_void,
         );
         let error = io::Error::last_os_error();
         libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
@@ -258,16 +390,13 @@ fn clone_vfork(stack: &mut [u8], args: &ChildArgs<'_>) -> io::Result<libc::pid_t
 }
 
 extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `ChildArgs` of `clone_vfork`, alive in the suspended
-    // parent's frame; `child` never returns.
-    unsafe {
-        let args = &*(arg as *const ChildArgs<'_>);
-        child(args.plan, args.stdio, args.report)
-    }
+    // SAFETY: `arg` is the `ChildPlan` of `clone_child`, kept alive by the
+    // parent until this child has exec'ed or exited; `child` never returns.
+    unsafe { child(&*(arg as *const ChildPlan)) }
 }
 
-/// Whether the child behind `report` failed before its exec, and why. Call it
-/// once the child has exec'ed or exited: its write end is closed by then.
+/// Whether the child behind `report` failed before its exec, and why. Blocks
+/// until it has exec'ed (EOF: the write end is close-on-exec) or reported.
 fn read_report(report: &OwnedFd) -> Option<SpawnError> {
     let mut buf = [0u8; 8];
     let n = sys::read_some(report.as_raw_fd(), &mut buf).ok()?;
@@ -372,47 +501,32 @@ impl CStrings {
     }
 }
 
-/// The child's fds 0, 1 and 2 (parent's ends kept here until the fork is done).
-struct Stdio<'a> {
-    null: &'a OwnedFd,
+/// A service's output pipes (`output: log`): tend's read ends, and the write
+/// ends the child gets as 1 and 2 (tend closes its copies after the clone).
+struct Pipes {
     stdout_tx: Option<OwnedFd>,
     stderr_tx: Option<OwnedFd>,
     stdout_rx: Option<OwnedFd>,
     stderr_rx: Option<OwnedFd>,
-    /// `output: null`: 1 and 2 go to /dev/null too.
-    discard: bool,
 }
 
-impl<'a> Stdio<'a> {
-    fn open(mode: OutputMode, null: &'a OwnedFd) -> io::Result<Stdio<'a>> {
-        let mut stdio = Stdio {
-            null,
+impl Pipes {
+    fn open(mode: OutputMode) -> io::Result<Pipes> {
+        let mut pipes = Pipes {
             stdout_tx: None,
             stderr_tx: None,
             stdout_rx: None,
             stderr_rx: None,
-            discard: mode == OutputMode::Null,
         };
         if mode == OutputMode::Log {
             let (rx, tx) = sys::pipe()?;
-            stdio.stdout_rx = Some(rx);
-            stdio.stdout_tx = Some(tx);
+            pipes.stdout_rx = Some(rx);
+            pipes.stdout_tx = Some(tx);
             let (rx, tx) = sys::pipe()?;
-            stdio.stderr_rx = Some(rx);
-            stdio.stderr_tx = Some(tx);
+            pipes.stderr_rx = Some(rx);
+            pipes.stderr_tx = Some(tx);
         }
-        Ok(stdio)
-    }
-
-    /// The fds to put on 1 and 2; -1 leaves tend's own (`output: inherit`).
-    fn targets(&self) -> [RawFd; 2] {
-        let null = self.null.as_raw_fd();
-        let pick = |fd: &Option<OwnedFd>| match fd {
-            Some(fd) => fd.as_raw_fd(),
-            None if self.discard => null,
-            None => -1,
-        };
-        [pick(&self.stdout_tx), pick(&self.stderr_tx)]
+        Ok(pipes)
     }
 }
 
@@ -453,24 +567,62 @@ fn collect_rlimits(limits: &Limits, nofile: Option<libc::rlimit>) -> Vec<Rlimit>
     out
 }
 
-/// Everything the child reads, as raw pointers into data the parent keeps alive.
-struct ChildPlan<'a> {
+/// Everything the child reads: plain values, and raw pointers into a [`Child`]
+/// and the [`Spawner`] that the parent keeps alive and unchanged meanwhile.
+struct ChildPlan {
     program: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     /// NULL: stay in tend's working directory.
     dir: *const libc::c_char,
-    rlimits: Vec<Rlimit>,
-    creds: &'a Credentials,
+    rlimits: (*const Rlimit, usize),
+    uid: Option<libc::uid_t>,
+    gid: Option<libc::gid_t>,
+    groups: Option<(*const libc::gid_t, usize)>,
+    stdin: RawFd,
+    /// The fds to put on 1 and 2; -1 leaves tend's own (`output: inherit`).
+    outputs: [RawFd; 2],
+    report: RawFd,
     parent: libc::pid_t,
-    signals: &'a [libc::c_int],
+    signals: (*const libc::c_int, usize),
 }
 
-/// One raw system call; `Err(errno)` on failure. No libc wrapper logic runs
-/// (see the module's "must not").
+/// One raw system call; `Err(errno)` on failure. Inline assembly: no libc code
+/// runs and `errno`, which the child shares with tend, is not written, so
+/// children may run while tend goes on (see the module's "must not").
 ///
 /// # Safety
 /// As for the system call `n` with these arguments.
+#[cfg(target_arch = "x86_64")]
+unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_int> {
+    let ret: isize;
+    // SAFETY: the caller vouches for the call; `syscall` clobbers rcx and r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if (-4095..0).contains(&ret) {
+        Err(-ret as libc::c_int)
+    } else {
+        Ok(ret as libc::c_long)
+    }
+}
+
+/// [`raw`] elsewhere, through libc: it writes `errno`, which is why children
+/// run one at a time there (`CLONE_VFORK` suspends tend meanwhile).
+///
+/// # Safety
+/// As for the system call `n` with these arguments.
+#[cfg(not(target_arch = "x86_64"))]
 unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_int> {
     // SAFETY: the caller vouches for the call.
     let ret = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3]) };
@@ -482,12 +634,23 @@ unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_in
     }
 }
 
+/// End the child with `code`, without libc's exit path.
+///
+/// # Safety
+/// Only in the child.
+unsafe fn exit_child(code: usize) -> ! {
+    loop {
+        // SAFETY: exit_group ends this process (the child: no CLONE_THREAD).
+        let _ = unsafe { raw(libc::SYS_exit_group, [code, 0, 0, 0]) };
+    }
+}
+
 /// The child between clone and exec: raw system calls only, no allocation.
 ///
 /// # Safety
-/// Call only as the `CLONE_VM | CLONE_VFORK` child, with every signal blocked
+/// Call only as the clone child of [`clone_child`], with every signal blocked
 /// and `plan` pointing at live, NUL-terminated data.
-unsafe fn child(plan: &ChildPlan<'_>, stdio: &Stdio<'_>, report: RawFd) -> ! {
+unsafe fn child(plan: &ChildPlan) -> ! {
     // SAFETY: every call is a system call on data prepared by the parent; a
     // failure is reported through `report` and ends the child.
     unsafe {
@@ -498,25 +661,28 @@ unsafe fn child(plan: &ChildPlan<'_>, stdio: &Stdio<'_>, report: RawFd) -> ! {
                 msg[4..].copy_from_slice(&errno.to_ne_bytes());
                 let _ = raw(
                     libc::SYS_write,
-                    [report as usize, msg.as_ptr() as usize, 8, 0],
+                    [plan.report as usize, msg.as_ptr() as usize, 8, 0],
                 );
-                libc::_exit(127);
+                exit_child(127);
             }
         };
         // Back to SIG_DFL while everything is blocked. Raw, because libc refuses
         // the signals it reserves (32, 33) although they can arrive ignored from
         // tend's own parent. An all-zero kernel `struct sigaction` is SIG_DFL.
         let default_action = [0u64; 4];
-        for &signal in plan.signals {
+        let signals = std::slice::from_raw_parts(plan.signals.0, plan.signals.1);
+        for &signal in signals {
             let _ = raw(
                 libc::SYS_rt_sigaction,
                 [signal as usize, default_action.as_ptr() as usize, 0, 8],
             );
         }
         // dup2 clears close-on-exec on the new fd; the originals close at exec.
-        let null = stdio.null.as_raw_fd() as usize;
-        step(Stage::Stdio, raw(libc::SYS_dup2, [null, 0, 0, 0]));
-        for (target, fd) in stdio.targets().into_iter().enumerate() {
+        step(
+            Stage::Stdio,
+            raw(libc::SYS_dup2, [plan.stdin as usize, 0, 0, 0]),
+        );
+        for (target, fd) in plan.outputs.into_iter().enumerate() {
             if fd != -1 {
                 step(
                     Stage::Stdio,
@@ -531,29 +697,26 @@ unsafe fn child(plan: &ChildPlan<'_>, stdio: &Stdio<'_>, report: RawFd) -> ! {
                 raw(libc::SYS_chdir, [plan.dir as usize, 0, 0, 0]),
             );
         }
-        for (resource, limit) in &plan.rlimits {
+        for (resource, limit) in std::slice::from_raw_parts(plan.rlimits.0, plan.rlimits.1) {
             let limit = limit as *const libc::rlimit as usize;
             step(
                 Stage::Rlimit,
                 raw(libc::SYS_prlimit64, [0, *resource as usize, limit, 0]),
             );
         }
-        if let Some(groups) = &plan.creds.groups {
+        if let Some((groups, count)) = plan.groups {
             step(
                 Stage::Setgroups,
-                raw(
-                    libc::SYS_setgroups,
-                    [groups.len(), groups.as_ptr() as usize, 0, 0],
-                ),
+                raw(libc::SYS_setgroups, [count, groups as usize, 0, 0]),
             );
         }
-        if let Some(gid) = plan.creds.gid {
+        if let Some(gid) = plan.gid {
             step(
                 Stage::Setgid,
                 raw(libc::SYS_setgid, [gid as usize, 0, 0, 0]),
             );
         }
-        if let Some(uid) = plan.creds.uid {
+        if let Some(uid) = plan.uid {
             step(
                 Stage::Setuid,
                 raw(libc::SYS_setuid, [uid as usize, 0, 0, 0]),
@@ -589,7 +752,7 @@ unsafe fn child(plan: &ChildPlan<'_>, stdio: &Stdio<'_>, report: RawFd) -> ! {
             0,
         ];
         step(Stage::Exec, raw(libc::SYS_execve, exec));
-        libc::_exit(127)
+        exit_child(127)
     }
 }
 

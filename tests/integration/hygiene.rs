@@ -87,6 +87,61 @@ fn environment_and_working_dir_are_applied() {
 }
 
 #[test]
+fn a_batch_of_services_each_gets_its_own_plan() {
+    // Services that start together are spawned as one batch (concurrently on
+    // x86_64): each must still get its own argv, environment, working
+    // directory and output pipe, and nothing else; a failure in the middle of
+    // the batch is reported for that service alone.
+    let dir = TestDir::new("batch");
+    let probe = dir.script(
+        "probe",
+        "ls /proc/self/fd | tr '\\n' ' ' > \"$DIR/$1.tmp\"; echo \"|$N|$(pwd)\" >> \"$DIR/$1.tmp\"; \
+         mv \"$DIR/$1.tmp\" \"$DIR/$1\"; echo \"i am $1\"; exec sleep 1000",
+    );
+    let mut services = Vec::new();
+    for i in 0..30 {
+        let work = dir.join(&format!("w{i}"));
+        std::fs::create_dir_all(&work).expect("mkdir");
+        services.push(
+            json!({"name": format!("s{i}"), "command": [&probe, format!("s{i}")],
+            "environment": {"N": i.to_string()}, "working_dir": work.display().to_string()}),
+        );
+        if i == 10 {
+            services.push(json!({"name": "nodir", "command": [&probe, "nodir"],
+                "working_dir": dir.join("missing").display().to_string(),
+                "restart_policy": "never"}));
+        }
+        if i == 20 {
+            services.push(
+                json!({"name": "noprog", "command": [dir.join("missing").display().to_string()],
+                "restart_policy": "never"}),
+            );
+        }
+    }
+    let tend = Tend::start(&dir, json!({"services": services}));
+    for i in 0..30 {
+        let name = format!("s{i}");
+        eventually("probe wrote", || dir.exists(&name));
+        let seen = dir.read(&name);
+        let (fds, rest) = seen.split_once('|').expect("two parts");
+        let extra = fds
+            .split_whitespace()
+            .filter(|f| !["0", "1", "2"].contains(f))
+            .count();
+        assert!(extra <= 1, "{name}: unexpected fds {fds}"); // `ls` holds one
+        let want = format!("{i}|{}", dir.join(&format!("w{i}")).display());
+        assert_eq!(rest.trim(), want, "{name} got another service's plan");
+        tend.wait_log(&format!("{name}: i am {name}"));
+    }
+    let nodir = tend.wait_state("nodir", "failed");
+    let detail = nodir.to_string();
+    assert!(detail.contains("working_dir"), "{detail}");
+    tend.wait_state("noprog", "failed");
+    assert!(!dir.exists("nodir"));
+    drop(tend);
+}
+
+#[test]
 fn services_die_with_a_killed_tend() {
     let dir = TestDir::new("pdeath");
     let svc = dir.script("svc", "echo $$ > \"$DIR/pid\"; exec sleep 1000");

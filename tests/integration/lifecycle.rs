@@ -224,6 +224,10 @@ fn dependencies_start_in_order() {
         ]}),
     );
     tend.wait_state("web", "running");
+    // `running` comes with the exec; web's own line may follow a moment later.
+    eventually("web wrote its line", || {
+        dir.read("order").lines().count() >= 3
+    });
     let order: Vec<String> = dir.read("order").lines().map(String::from).collect();
     assert_eq!(order, ["db", "job", "web"]);
     let m = tend.service("migrate");
