@@ -35,6 +35,7 @@
 //! `CLONE_VM` child would touch tend's state; any wrapper may write `errno`), or
 //! write anything but its own stack.
 
+use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
@@ -140,8 +141,9 @@ fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
 /// Bytes of the child's stack: it runs one shallow function of system calls.
 const CHILD_STACK: usize = 64 * 1024;
 
-/// Children cloned at once by [`Spawner::spawn_all`] before their reports are
-/// read: bounds the stacks (and fds) held for a batch.
+/// Children of [`Spawner::spawn_all`] between their clone and their report at
+/// any time: bounds the stacks held (64 KiB each, of which a child touches a
+/// page or two) and the fds.
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Whether a batch may run its children concurrently: it needs system calls
@@ -193,58 +195,82 @@ impl Spawner {
     }
 
     /// Start several services, in order, with results in the same order. The
-    /// children of a batch exec concurrently where [`CONCURRENT`]: each is
-    /// cloned without waiting for the one before to exec, so a container's
-    /// start-up uses both cores instead of one after the other.
+    /// children exec concurrently where [`CONCURRENT`]: each is cloned without
+    /// waiting for the one before to exec, so a container's start-up uses both
+    /// cores instead of one after the other.
     pub fn spawn_all(&mut self, specs: &[&ServiceSpec]) -> Vec<Result<Spawned, SpawnError>> {
         if !CONCURRENT || specs.len() < 2 {
             return specs.iter().map(|spec| self.spawn(spec)).collect();
         }
-        let mut results = Vec::with_capacity(specs.len());
-        for batch in specs.chunks(MAX_IN_FLIGHT) {
-            results.extend(self.spawn_concurrently(batch));
-        }
-        results
+        self.spawn_concurrently(specs)
     }
 
-    /// Clone every child of `specs` without waiting, then collect their reports.
+    /// Clone the children with at most [`MAX_IN_FLIGHT`] of them between clone
+    /// and report; a stack slot takes the next child as soon as its child has
+    /// reported, so the pipeline never drains between batches.
     fn spawn_concurrently(&mut self, specs: &[&ServiceSpec]) -> Vec<Result<Spawned, SpawnError>> {
-        // Everything a child reads lives in `children` and `plans` (boxed, so
-        // nothing moves) and on its slice of `stacks`, untouched until every
-        // child has exec'ed or exited: they run on this memory while we go on.
-        let mut children: Vec<Result<Child, SpawnError>> =
-            specs.iter().map(|spec| self.prepare(spec)).collect();
-        let plans: Vec<Option<Box<ChildPlan>>> = children
-            .iter()
-            .map(|c| c.as_ref().ok().map(|c| Box::new(c.plan(self))))
-            .collect();
-        let mut stacks = vec![0u8; CHILD_STACK * specs.len()];
-        let mut pids: Vec<io::Result<libc::pid_t>> = Vec::with_capacity(specs.len());
-        for ((child, plan), stack) in children
-            .iter_mut()
-            .zip(&plans)
-            .zip(stacks.chunks_exact_mut(CHILD_STACK))
-        {
-            let (Ok(child), Some(plan)) = (child, plan) else {
-                pids.push(Err(io::ErrorKind::InvalidInput.into())); // not cloned
-                continue;
+        let window = MAX_IN_FLIGHT.min(specs.len());
+        // A child runs on its slot of `stacks` and reads its `InFlight`'s plan
+        // and buffers; both stay untouched until its report is in.
+        let mut stacks = vec![0u8; CHILD_STACK * window];
+        let mut free: Vec<usize> = (0..window).collect();
+        let mut flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
+        let mut results: Vec<Option<Result<Spawned, SpawnError>>> =
+            specs.iter().map(|_| None).collect();
+        for (index, spec) in specs.iter().enumerate() {
+            if free.is_empty()
+                && let Some(done) = flight.pop_front()
+            {
+                free.push(done.slot);
+                let at = done.index;
+                results[at] = Some(done.finish());
+            }
+            let mut child = match self.prepare(spec) {
+                Ok(child) => child,
+                Err(e) => {
+                    results[index] = Some(Err(e));
+                    continue;
+                }
             };
-            // SAFETY: `plan`, what it points into and `stack` stay alive and
-            // unchanged until the reports are read below; the child makes only
-            // raw system calls, which write nothing of ours (see `CONCURRENT`).
-            pids.push(unsafe { clone_child(stack, plan, false) });
-            // The next children must not inherit this one's write ends.
-            child.cloned();
+            let Some(slot) = free.pop() else {
+                continue; // cannot be: a slot was freed above
+            };
+            let plan = Box::new(child.plan(self));
+            let stack = &mut stacks[slot * CHILD_STACK..(slot + 1) * CHILD_STACK];
+            // SAFETY: `plan`, what it points into (owned by `child`) and `stack`
+            // stay alive and unchanged until this child's report is read; the
+            // child makes only raw system calls, which write nothing of ours
+            // (see `CONCURRENT`).
+            match unsafe { clone_child(stack, &plan, false) } {
+                Ok(pid) => {
+                    // Children cloned later must not inherit this one's write ends.
+                    child.cloned();
+                    flight.push_back(InFlight {
+                        index,
+                        slot,
+                        pid,
+                        child,
+                        plan,
+                    });
+                }
+                Err(e) => {
+                    free.push(slot);
+                    results[index] = Some(Err(fail(Stage::Prepare)(e)));
+                }
+            }
         }
-        let results = children
-            .into_iter()
-            .zip(pids)
-            .map(|(child, pid)| child?.finish(pid.map_err(fail(Stage::Prepare))?))
-            .collect();
-        // Every child has exec'ed or is reaped: their stacks and plans are free.
-        drop(plans);
+        while let Some(done) = flight.pop_front() {
+            let at = done.index;
+            results[at] = Some(done.finish());
+        }
+        // Every child has exec'ed or is reaped: the stacks are free.
         drop(stacks);
         results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(fail(Stage::Prepare)(io::Error::other("not spawned"))))
+            })
+            .collect()
     }
 
     /// Everything a child needs, made before the clone (allocation is fine here).
@@ -286,6 +312,24 @@ impl Spawner {
             report_rx,
             report_tx: Some(report_tx),
         })
+    }
+}
+
+/// A child of a concurrent batch between its clone and its report.
+struct InFlight {
+    index: usize,
+    slot: usize,
+    pid: libc::pid_t,
+    child: Child,
+    /// What the child reads; freed only after its report.
+    plan: Box<ChildPlan>,
+}
+
+impl InFlight {
+    fn finish(self) -> Result<Spawned, SpawnError> {
+        let result = self.child.finish(self.pid);
+        drop(self.plan);
+        result
     }
 }
 

@@ -91,7 +91,8 @@ fn a_batch_of_services_each_gets_its_own_plan() {
     // Services that start together are spawned as one batch (concurrently on
     // x86_64): each must still get its own argv, environment, working
     // directory and output pipe, and nothing else; a failure in the middle of
-    // the batch is reported for that service alone.
+    // the batch is reported for that service alone. 70 services: more than
+    // are in flight at once (64), so stack slots are reused.
     let dir = TestDir::new("batch");
     let probe = dir.script(
         "probe",
@@ -99,14 +100,14 @@ fn a_batch_of_services_each_gets_its_own_plan() {
          mv \"$DIR/$1.tmp\" \"$DIR/$1\"; echo \"i am $1\"; exec sleep 1000",
     );
     let mut services = Vec::new();
-    for i in 0..30 {
+    for i in 0..70 {
         let work = dir.join(&format!("w{i}"));
         std::fs::create_dir_all(&work).expect("mkdir");
         services.push(
             json!({"name": format!("s{i}"), "command": [&probe, format!("s{i}")],
             "environment": {"N": i.to_string()}, "working_dir": work.display().to_string()}),
         );
-        if i == 10 {
+        if i == 66 {
             services.push(json!({"name": "nodir", "command": [&probe, "nodir"],
                 "working_dir": dir.join("missing").display().to_string(),
                 "restart_policy": "never"}));
@@ -119,7 +120,7 @@ fn a_batch_of_services_each_gets_its_own_plan() {
         }
     }
     let tend = Tend::start(&dir, json!({"services": services}));
-    for i in 0..30 {
+    for i in 0..70 {
         let name = format!("s{i}");
         eventually("probe wrote", || dir.exists(&name));
         let seen = dir.read(&name);
