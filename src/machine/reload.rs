@@ -3,6 +3,8 @@
 //! started, changed ones restarted with their new definition, unchanged ones left
 //! alone (same pid, same restart count).
 
+use std::collections::{HashMap, HashSet};
+
 use super::{AfterStop, Instant, Service, ServiceId, State, Supervisor};
 use crate::config::{Config, ServiceSpec};
 
@@ -28,18 +30,21 @@ impl ReloadPlan {
     }
 }
 
-/// Compare two service lists by name.
+/// Compare two service lists by name (in time linear in their length).
 pub fn diff(old: &[ServiceSpec], new: &[ServiceSpec]) -> ReloadPlan {
+    let old_by_name: HashMap<&str, &ServiceSpec> =
+        old.iter().map(|o| (o.name.as_str(), o)).collect();
+    let new_names: HashSet<&str> = new.iter().map(|n| n.name.as_str()).collect();
     let mut plan = ReloadPlan::default();
     for spec in new {
-        match old.iter().find(|o| o.name == spec.name) {
+        match old_by_name.get(spec.name.as_str()) {
             None => plan.added.push(spec.name.clone()),
-            Some(o) if o == spec => plan.kept.push(spec.name.clone()),
+            Some(o) if *o == spec => plan.kept.push(spec.name.clone()),
             Some(_) => plan.changed.push(spec.name.clone()),
         }
     }
     for spec in old {
-        if !new.iter().any(|n| n.name == spec.name) {
+        if !new_names.contains(spec.name.as_str()) {
             plan.removed.push(spec.name.clone());
         }
     }
@@ -59,13 +64,15 @@ impl Supervisor {
         for name in &plan.removed {
             self.remove(name);
         }
+        let added: HashSet<&str> = plan.added.iter().map(String::as_str).collect();
+        let changed: HashSet<&str> = plan.changed.iter().map(String::as_str).collect();
         for spec in &config.services {
-            if plan.added.contains(&spec.name) {
+            if added.contains(spec.name.as_str()) {
                 let id = ServiceId(self.services.len());
                 self.by_name.insert(spec.name.clone(), id);
                 self.services.push(Service::new(id, spec.clone()));
                 self.dirty.push_back(id);
-            } else if plan.changed.contains(&spec.name) {
+            } else if changed.contains(spec.name.as_str()) {
                 self.replace(spec, now);
             }
         }

@@ -261,10 +261,7 @@ impl Runtime {
             return self.on_signals();
         }
         if self.pipes.contains_key(&token) {
-            if !self.ready.contains(&token) {
-                self.ready.push_back(token);
-            }
-            return;
+            return self.enqueue(token);
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -552,7 +549,7 @@ impl Runtime {
                 io.pipes.retain(|t| *t != token);
             }
         }
-        self.ready.retain(|t| *t != token);
+        // A stale token left on `ready` is skipped: tokens are never reused.
     }
 
     fn signal(&mut self, service: ServiceId, run: RunId, pgid: Pid, signal: Signal) {
@@ -581,6 +578,17 @@ impl Runtime {
         }
     }
 
+    /// Put a pipe with data on the `ready` list, once (a flag, not a search:
+    /// constant time however many pipes are busy).
+    fn enqueue(&mut self, token: Token) {
+        if let Some(pipe) = self.pipes.get_mut(&token)
+            && !pipe.queued
+        {
+            pipe.queued = true;
+            self.ready.push_back(token);
+        }
+    }
+
     /// Read the pipes known to have data, round-robin, each up to its budget,
     /// while the log can take more.
     fn pump_output(&mut self) {
@@ -590,8 +598,11 @@ impl Runtime {
             let Some(token) = self.ready.pop_front() else {
                 break;
             };
+            if let Some(pipe) = self.pipes.get_mut(&token) {
+                pipe.queued = false;
+            }
             if self.read_pipe(token, READ_BUDGET, false) == ReadEnd::Budget {
-                self.ready.push_back(token);
+                self.enqueue(token);
             }
             if self.log.backlog() > crate::logging::HIGH_WATER / 2 {
                 self.log.flush();
@@ -638,8 +649,8 @@ impl Runtime {
         };
         if end == ReadEnd::Eof {
             self.close_pipe(token);
-        } else if at_exit && end == ReadEnd::Budget && !self.ready.contains(&token) {
-            self.ready.push_back(token);
+        } else if at_exit && end == ReadEnd::Budget {
+            self.enqueue(token);
         }
         end
     }

@@ -310,6 +310,8 @@ pub struct Pipe {
     pub run: RunId,
     pub stream: Stream,
     pub receiver: Receiver,
+    /// On the loop's list of pipes with data to read.
+    pub queued: bool,
     splitter: LineSplitter,
 }
 
@@ -331,6 +333,7 @@ impl Pipe {
             run,
             stream,
             receiver,
+            queued: false,
             splitter: LineSplitter::default(),
         }
     }
