@@ -647,16 +647,8 @@ def log_throughput(make, idx, data, count):
         def arrived():
             target = sup.captured_log()
             files = target if isinstance(target, list) else [target]
-            tail = b""
-            for p in files[-1:]:
-                try:
-                    with open(p, "rb") as f:
-                        f.seek(max(0, os.path.getsize(p) - 4096))
-                        tail = f.read()
-                except OSError:
-                    return False
-            return last in tail
-        if not wait_for(arrived, 600, poll=0.002):
+            return ends_with_line(files[-1], last)
+        if not wait_for(arrived, 600, poll=LOG_POLL):
             raise Failed(f"{sup.name}: the last line never arrived")
         elapsed = time.monotonic() - t0
         check_lines(sup.captured_log(), count)
@@ -667,13 +659,34 @@ def log_throughput(make, idx, data, count):
         shutil.rmtree(sup.dir, ignore_errors=True)
 
 
-def cat_ceiling(data):
+LOG_POLL = 0.002  # how often the log workload looks for the last line
+
+
+def ends_with_line(path, last):
+    """Whether `last` is in the last 4 KiB of `path`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            return last in f.read()
+    except OSError:
+        return False
+
+
+def cat_ceiling(data, count):
+    """`cat data | cat > out`, timed like a supervisor: from launch until the
+    last line is seen in `out` by the same polling, so the ceiling and the
+    supervisors pay the same measuring cost."""
     out = os.path.join(tempfile.mkdtemp(prefix="tb-cat-", dir=log_base()), "out")
+    last = f"seq {count - 1:09d} ".encode()
     os.sync()
     t0 = time.monotonic()
-    subprocess.run(["/bin/sh", "-c", f"cat {data} | cat > {out}"], check=True)
+    proc = subprocess.Popen(["/bin/sh", "-c", f"cat {data} | cat > {out}"])
+    seen = wait_for(lambda: ends_with_line(out, last), 600, poll=LOG_POLL)
     elapsed = time.monotonic() - t0
+    proc.wait()
     shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    if not seen:
+        raise Failed("cat: the last line never arrived")
     return elapsed
 
 
@@ -842,7 +855,7 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
             # ratios between supervisors depend on their own times alone.
             runs = []
             for _ in range(plan["log_reps"]):
-                cat_runs.append(cat_ceiling(data))
+                cat_runs.append(cat_ceiling(data, count))
                 runs.append(log_throughput(make, idx, data, count)["seconds"])
             return {"seconds": statistics.median(runs), "runs_s": runs}
         attempt("log", log)
@@ -874,8 +887,8 @@ def main():
         plan = dict(footprint=[100], startup=[100], startup_reps=2, restart_reps=15, idle_s=3,
                     shutdown_n=100, shutdown_reps=2, log_mb=50, log_reps=1, smoke=False)
     else:
-        plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=3, restart_reps=100,
-                    idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=3,
+        plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=5, restart_reps=100,
+                    idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
                     smoke=False)
 
     candidates = [
@@ -901,7 +914,7 @@ def main():
     datadir = tempfile.mkdtemp(prefix="tb-data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
-    cat_runs = [cat_ceiling(data) for _ in range(3)]
+    cat_runs = [cat_ceiling(data, count) for _ in range(3)]
     results = {}
     t0 = time.monotonic()
     try:
