@@ -721,16 +721,18 @@ unsafe fn child(plan: &ChildPlan) -> ! {
                 [signal as usize, default_action.as_ptr() as usize, 0, 8],
             );
         }
-        // dup2 clears close-on-exec on the new fd; the originals close at exec.
+        // dup3 (dup2 does not exist on aarch64) without O_CLOEXEC leaves the new
+        // fd open across exec; the originals close at exec. Source and target
+        // never coincide: tend keeps 0, 1 and 2 open, so its fds are above.
         step(
             Stage::Stdio,
-            raw(libc::SYS_dup2, [plan.stdin as usize, 0, 0, 0]),
+            raw(libc::SYS_dup3, [plan.stdin as usize, 0, 0, 0]),
         );
         for (target, fd) in plan.outputs.into_iter().enumerate() {
             if fd != -1 {
                 step(
                     Stage::Stdio,
-                    raw(libc::SYS_dup2, [fd as usize, target + 1, 0, 0]),
+                    raw(libc::SYS_dup3, [fd as usize, target + 1, 0, 0]),
                 );
             }
         }
