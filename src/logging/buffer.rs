@@ -47,8 +47,9 @@ impl LogBuf {
     fn room(&mut self, extra: usize) -> &mut [u8] {
         let need = self.len + extra;
         if self.mem.len() < need {
-            self.mem
-                .resize(need.max(self.mem.len() * 2).max(64 * 1024), 0);
+            // Doubling: a flood reaches its working size in a few steps, while a
+            // quiet tend (a few lines per event) keeps a few KiB.
+            self.mem.resize(need.max(self.mem.len() * 2).max(4096), 0);
         }
         &mut self.mem[self.len..]
     }
