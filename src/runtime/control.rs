@@ -434,7 +434,6 @@ impl Drop for ControlServer {
     }
 }
 
-/// Remove a stale socket at `path`; refuse if a live tend answers there.
 /// Bind and listen under a temporary name beside `path`, then rename it into
 /// place: the path appears only once it accepts connections, so a client or a
 /// health check that sees it can connect, and another tend's stale check never
@@ -455,6 +454,7 @@ fn bind_in_place(path: &Path) -> io::Result<UnixListener> {
     }
 }
 
+/// Remove a stale socket at `path`; refuse if a live tend answers there.
 fn clear_stale(path: &Path) -> Result<(), ControlError> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(()); // nothing there

@@ -406,8 +406,7 @@ impl Runtime {
                 }
             };
             let now = self.now();
-            let pending: Vec<Event> = self.pending_events.drain(..).collect();
-            for event in events.into_iter().chain(pending) {
+            for event in events.into_iter().chain(self.pending_events.drain(..)) {
                 queue.extend(self.sup.handle(event, now));
             }
         }

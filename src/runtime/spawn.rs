@@ -184,7 +184,7 @@ impl Spawner {
 
     /// Start `spec`'s command in its own process group; returns once it has
     /// exec'ed (or failed to).
-    pub fn spawn(&mut self, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
+    fn spawn(&mut self, spec: &ServiceSpec) -> Result<Spawned, SpawnError> {
         let mut child = self.prepare(spec)?;
         let plan = child.plan(self);
         // SAFETY: `plan` points into `child`, which lives past the clone; the
