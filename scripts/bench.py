@@ -652,7 +652,7 @@ def log_throughput(make, idx, data, count):
             raise Failed(f"{sup.name}: the last line never arrived")
         elapsed = time.monotonic() - t0
         check_lines(sup.captured_log(), count)
-        return {"seconds": elapsed}
+        return {"seconds": elapsed, "prefix_bytes": prefix_bytes(sup.captured_log())}
     finally:
         down(sup)
         # Give the tmpfs memory back before the next timing.
@@ -660,6 +660,67 @@ def log_throughput(make, idx, data, count):
 
 
 LOG_POLL = 0.002  # how often the log workload looks for the last line
+
+
+def prefix_bytes(paths):
+    """How many bytes a supervisor's log puts before each line (0 for raw)."""
+    first = paths[0] if isinstance(paths, list) else paths
+    with open(first, "rb") as f:
+        for line in f:
+            at = line.find(b"seq 000000000 ")
+            if at >= 0:
+                return at
+    return 0
+
+
+# The format floor: `cat data | floor EXTRA OUT` copies the stream to OUT like
+# `cat`, plus EXTRA bytes per line as a supervisor's prefix would, and does no
+# other work (no line splitting, no copying in user space). It is started and
+# ready before the clock starts, so its interpreter's start-up is not timed.
+FLOOR = r"""
+import os, sys
+extra, out = int(sys.argv[1]), os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+buf = bytearray(262144)
+view, pad = memoryview(buf), b"p" * (262144 * extra // %d + 1)
+print("ready", flush=True)
+while True:
+    n = os.readv(0, [buf])
+    if n == 0:
+        break
+    os.write(out, pad[: n * extra // %d])
+    os.write(out, view[:n])
+""" % (LINE_BYTES, LINE_BYTES)
+
+
+def format_floor(data, count, extra):
+    """Time a zero-work copy that writes `extra` more bytes per line, timed like
+    `cat_ceiling`: the best any supervisor writing such a prefix can do here."""
+    out = os.path.join(tempfile.mkdtemp(prefix="tb-floor-", dir=log_base()), "out")
+    last = f"seq {count - 1:09d} ".encode()
+    r, w = os.pipe()
+    floor = subprocess.Popen([sys.executable, "-S", "-c", FLOOR, str(extra), out],
+                             stdin=r, stdout=subprocess.PIPE)
+    os.close(r)
+    try:
+        if floor.stdout.readline().strip() != b"ready":
+            raise Failed("floor: did not start")
+        os.sync()
+        t0 = time.monotonic()
+        writer = subprocess.Popen(["cat", data], stdout=w)
+        os.close(w)
+        w = None
+        seen = wait_for(lambda: ends_with_line(out, last), 600, poll=LOG_POLL)
+        elapsed = time.monotonic() - t0
+        writer.wait()
+        floor.wait()
+    finally:
+        if w is not None:
+            os.close(w)
+        floor.kill()
+        shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+    if not seen:
+        raise Failed("floor: the last line never arrived")
+    return elapsed
 
 
 def ends_with_line(path, last):
@@ -853,11 +914,20 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
             # the whole log phase (a shared VM's speed drifts); every supervisor
             # is then measured against the median of all of them (main), so the
             # ratios between supervisors depend on their own times alone.
-            runs = []
+            runs, floors, prefix = [], [], 0
             for _ in range(plan["log_reps"]):
                 cat_runs.append(cat_ceiling(data, count))
-                runs.append(log_throughput(make, idx, data, count)["seconds"])
-            return {"seconds": statistics.median(runs), "runs_s": runs}
+                one = log_throughput(make, idx, data, count)
+                runs.append(one["seconds"])
+                prefix = one["prefix_bytes"]
+                if sup_name == "tend" and prefix:
+                    # What writing tend's prefix costs by itself, in the same
+                    # stretch of time as tend's own runs.
+                    floors.append(format_floor(data, count, prefix))
+            out = {"seconds": statistics.median(runs), "runs_s": runs, "prefix_bytes": prefix}
+            if floors:
+                out.update(floor_s=statistics.median(floors), floor_runs_s=floors)
+            return out
         attempt("log", log)
     if errors:
         r["errors"] = errors
@@ -931,6 +1001,8 @@ def main():
     for r in results.values():
         if "log" in r:
             r["log"]["pct_of_cat"] = 100.0 * ceiling / r["log"]["seconds"]
+            if "floor_s" in r["log"]:
+                r["log"]["floor_pct_of_cat"] = 100.0 * ceiling / r["log"]["floor_s"]
     meta = {"mode": "smoke" if args.smoke else "quick" if args.quick else "full",
             "cpus": os.cpu_count(), "kernel": os.uname().release,
             "log_mb": plan["log_mb"], "cat_ceiling_s": ceiling, "cat_runs_s": cat_runs,
@@ -940,6 +1012,13 @@ def main():
     print(f"\n({meta['mode']} run, {meta['cpus']} CPUs, kernel {meta['kernel']}, "
           f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, "
           f"took {meta['elapsed_s']:.0f} s; ratios are peer / tend, higher = tend better)")
+    tend_log = results.get("tend", {}).get("log", {})
+    if "floor_pct_of_cat" in tend_log:
+        print(f"log format floor: tend puts {tend_log['prefix_bytes']} bytes before each "
+              f"{LINE_BYTES}-byte line; a process that only copies the stream and writes "
+              f"those bytes too reaches {tend_log['floor_pct_of_cat']:.1f}% of cat; tend "
+              f"reaches {tend_log['pct_of_cat']:.1f}% "
+              f"({100 * tend_log['floor_s'] / tend_log['seconds']:.0f}% of that floor)")
     if not args.smoke:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)

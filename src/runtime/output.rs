@@ -211,11 +211,18 @@ impl LineSplitter {
     /// An unfinished line that already exceeds [`MAX_LINE`] goes out in pieces,
     /// so memory per pipe stays bounded.
     fn emit_overlong_partial(&mut self, emit: &mut dyn FnMut(Lines<'_>)) {
-        while self.partial.len() >= MAX_LINE {
-            let cut = cut_point(&self.partial);
-            let head: Vec<u8> = self.partial.drain(..cut).collect();
-            self.emit_one(&head, emit);
+        if self.partial.len() < MAX_LINE {
+            return;
         }
+        let mut partial = std::mem::take(&mut self.partial);
+        let mut start = 0;
+        while partial.len() - start >= MAX_LINE {
+            let cut = cut_point(&partial[start..]);
+            self.emit_one(&partial[start..start + cut], emit);
+            start += cut;
+        }
+        partial.drain(..start);
+        self.partial = partial;
     }
 }
 
@@ -422,6 +429,21 @@ mod tests {
         assert_eq!(out.len(), 4);
         assert!(out[..3].iter().all(|l| l.len() == MAX_LINE));
         assert_eq!(out[3].len(), 10);
+    }
+
+    #[test]
+    fn an_unfinished_line_is_cut_while_it_grows() {
+        // No newline for 3.5 MAX_LINE bytes, fed in pieces that do not line up
+        // with the cuts: each full piece goes out as soon as it is there.
+        let mut input: Vec<u8> = (0..MAX_LINE * 7 / 2)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        input.push(b'\n');
+        let chunks: Vec<&[u8]> = input.chunks(50_000).collect();
+        let out = split(&chunks);
+        assert_eq!(out.len(), 4);
+        assert!(out[..3].iter().all(|l| l.len() == MAX_LINE));
+        assert_eq!(out.concat().as_bytes(), &input[..input.len() - 1]);
     }
 
     #[test]
