@@ -759,6 +759,7 @@ METRICS = [
     ("start10", "startup, 10 services", "ms", True),
     ("rss100", "RSS, 100 services", "KiB", True),
     ("rss1000", "RSS, 1000 services", "KiB", True),
+    ("per_service", "RSS per further service", "KiB", True),
     ("pss100", "PSS, 100 services", "KiB", True),
     ("binary", "binary size", "KiB", True),
     ("start100", "startup, 100 services", "ms", True),
@@ -783,6 +784,9 @@ def flatten(r):
         out["pss100"] = r["footprint100"]["pss_kib"]
     if "footprint1000" in r:
         out["rss1000"] = r["footprint1000"]["rss_kib"]
+    if "footprint100" in r and "footprint1000" in r:
+        # What each further service costs: the slope between the two sizes.
+        out["per_service"] = (r["footprint1000"]["rss_kib"] - r["footprint100"]["rss_kib"]) / 900
     if "binary_kib" in r:
         out["binary"] = r["binary_kib"]
     if "startup100" in r:
