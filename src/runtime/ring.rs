@@ -31,19 +31,17 @@ impl LogRing {
         // Evict the oldest lines that no longer fit, then their bytes at once: in
         // a flood a block replaces the whole ring, and a drain per line was the
         // ring's main cost.
-        let (mut evict, mut evicted_bytes) = (0, 0);
-        let mut kept_bytes = self.bytes.len();
+        let (mut evict, mut kept_bytes) = (0, self.bytes.len());
         for &(_, len) in &self.lines {
             if self.lines.len() - evict + count <= RING_LINES && kept_bytes + incoming <= RING_BYTES
             {
                 break;
             }
             evict += 1;
-            evicted_bytes += len as usize;
             kept_bytes -= len as usize;
         }
         self.lines.drain(..evict);
-        self.bytes.drain(..evicted_bytes);
+        self.bytes.drain(..self.bytes.len() - kept_bytes);
         self.bytes.extend(&block.text[start..]);
         let mut at = start;
         for &end in &block.ends[first..] {
