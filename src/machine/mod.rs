@@ -1,68 +1,128 @@
 //! The sans-IO core: every decision tend makes, and nothing else.
 //!
-//! `Supervisor::handle(event, now)` takes a fact reported by the shell (a process
-//! was spawned, exited, became ready; a command arrived) and returns the actions the
-//! shell must carry out (spawn, signal, log a transition, exit). Deadlines live in
-//! the states; `poll_deadline` says when the next one is due and `handle_deadlines`
-//! fires them. The core reads no clock, touches no fd, spawns and signals nothing:
-//! its tests drive it with a fake clock and no processes.
+//! `Supervisor::handle(event, now)` takes a fact reported by the shell (a
+//! process was spawned, exited, became ready; a check passed; a command
+//! arrived) and returns the actions the shell must carry out (spawn, signal,
+//! probe, log, answer, exit). Deadlines live in the states; `poll_deadline`
+//! says when the next one is due and `handle_deadlines` fires them. The core
+//! reads no clock, touches no fd, spawns and signals nothing: its tests drive it
+//! with a fake clock and no processes (quinn-proto's `handle_*`/`poll_*`,
+//! smoltcp's explicit time).
 //!
-//! # The state table (per service; SPEC §3)
+//! Read first: this table, then `transition.rs` (the table as code, one arm
+//! per row, in this order), then [`Supervisor::handle`].
 //!
-//! | state       | event                          | next state / actions |
-//! |-------------|--------------------------------|----------------------|
-//! | pending     | dependencies met, wanted       | starting (pid unknown) + `Spawn` |
-//! | pending     | stop / shutdown                | stopped |
-//! | starting    | `Spawned`, no readiness check  | running |
-//! | starting    | `Spawned`, readiness check     | starting with `ready_by = now + timeout_start` |
-//! | starting    | `SpawnFailed`                  | failed (`last_error: spawn failed: ...`) |
-//! | starting    | `BecameReady`                  | running |
-//! | starting    | `ready_by` passed              | stopping, then counted as a failure |
-//! | starting/running | `Exited`                  | by policy: stopped (success, no restart), failed (failure, no restart; or budget spent), restarting (backoff) |
-//! | running     | `LivenessFailed`               | stopping, then counted as a failure |
-//! | starting/running | stop (no up dependents)   | stopping + `stop_signal`, `SIGCONT` to the group; `kill_at = now + timeout_stop` |
-//! | stopping    | `kill_at` passed               | stopping + `SIGKILL` to the group |
-//! | stopping    | `Exited`                       | per `AfterStop`: stopped, pending (start again), restart policy as a failure, or forgotten |
-//! | restarting  | `start_at` passed              | pending → starting |
-//! | restarting  | stop                           | stopped |
-//! | stopped/failed | start / restart             | pending (retry budget cleared) |
+//! # A service: goal and state
 //!
-//! Dependency effects are propagated through a work queue (`dirty`) drained until
-//! quiescent, never by recursion: a state change re-evaluates its dependents (they
-//! may start) and its dependencies (they may stop).
+//! A service has a [`Goal`] (`up` because enabled or asked, `needed` by a
+//! dependent that was started, `down`, `remove`) that commands and reloads set,
+//! and a [`State`] (SPEC §3; `spawning` is shown as `starting`) that the table
+//! moves towards the goal. Data valid in one state lives in that state.
 //!
-//! Read first: [`Supervisor::handle`], then `settle` and `evaluate`.
+//! # The state table
+//!
+//! `up?`: the goal is up and tend is not shutting down. `held`: a service that
+//! depends on this one, directly or through others, is still up. "exit" is an
+//! exit of the run's main pid; it first SIGKILLs what is left in its process
+//! group (two generations of a service never overlap). Inputs of an old run,
+//! and rows not listed, change nothing.
+//!
+//! | state | input | next state, actions |
+//! |---|---|---|
+//! | pending | evaluate, up?, dependencies met | spawning + `Spawn` |
+//! | pending, restarting | evaluate, not up? | stopped (forgotten if removed) |
+//! | starting, running | evaluate, goal down, not held | stopping (below) |
+//! | stopped, failed | evaluate, goal remove | forgotten |
+//! | any | start / stop / remove / shutdown | goal up (needed) / down / remove / down |
+//! | stopped (not a completed oneshot, unless named), restarting, failed | start | pending, fresh retry budget |
+//! | starting, running | restart | stopping, then pending at its exit |
+//! | stopped, restarting, failed | restart | pending, fresh retry budget |
+//! | starting, running (enabled) | redefine | stopping with the old definition, then pending |
+//! | pending, stopped, restarting, failed | redefine | pending (enabled) or stopped |
+//! | starting, running, stopping | kill | SIGKILL to the group |
+//! | spawning | spawned | oneshot: starting; notify/fd/log: starting (+`Probe` for log), `ready_by`; exec/tcp/http/grpc: starting, first attempt after 50 ms; `min_uptime`: starting, `up_by`; else running |
+//! | spawning | spawn failed | failed |
+//! | starting | exit | oneshot: stopped (completed) on success, else by policy; longrun: by policy, as a failed start |
+//! | running | exit | failure: by policy; success: restarting (`always`) or stopped |
+//! | stopping | exit | counted failure: by policy; else pending (goal up), stopped, or forgotten |
+//! | starting | ready (fd, log), `READY=1` (notify), check passed | running; liveness and watchdog armed |
+//! | starting | check failed | starting, next attempt (50 ms doubling up to `interval`) |
+//! | running | check failed `failures` times in a row | stopping, counted as a failure |
+//! | starting, running, stopping | notify from the service | `STATUS`, `MAINPID`, `EXTEND_TIMEOUT_USEC`, `WATCHDOG`, `STOPPING` applied |
+//! | any | notify from anyone else | rejected, noted |
+//! | starting | `ready_by` passed | stopping, counted as a failure |
+//! | starting | `up_by` passed | running |
+//! | starting, running | attempt due | `Probe` |
+//! | running | `watchdog_by` passed | stopping, counted as a failure |
+//! | stopping | `kill_at` passed | SIGKILL to the group |
+//! | restarting | `start_at` passed | pending (up?) or stopped |
+//!
+//! "By policy": `restart_policy` says whether to restart; if so, and the retry
+//! budget (`max_retries` within `retry_window`) is not spent, restarting after
+//! `retry_delay` doubled per restart in the window, capped at
+//! `max_retry_delay`, ±10% jitter; else failed (a `critical` one shuts tend
+//! down with its exit code).
+//!
+//! # Propagation
+//!
+//! A state change queues the service, its dependencies and its dependents for
+//! `evaluate` on a work queue drained until quiet, never by recursion (dinit's
+//! queues): dependents may start, dependencies may stop.
 
+#![forbid(unsafe_code)]
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod action;
+pub mod behaviour;
+mod commands;
+pub mod deadlines;
 pub mod event;
+mod graph;
 pub mod policy;
 pub mod reload;
 pub mod service;
+mod steps;
 pub mod time;
+pub mod transition;
+pub mod waiters;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_commands;
+#[cfg(test)]
+mod tests_readiness;
+#[cfg(test)]
+mod tests_reload;
+#[cfg(test)]
 pub(crate) mod tests_support;
+#[cfg(test)]
+mod tests_table;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use action::{Action, Transition};
-pub use event::{Event, ExitStatus};
-pub use service::{AfterStop, Service, State, StateName};
+pub use action::{Action, Answer, Exit, Failure, Note, ProbeReport, Transition, Upward, Why};
+pub use behaviour::Behaviour;
+pub use deadlines::Deadlines;
+pub use event::{Command, Event, ExitStatus, Notice, Reload, Role, Sender};
+pub use reload::{Definition, ReloadPlan};
+pub use service::{Goal, Process, Service, State, StateName};
 pub use time::Instant;
+pub use waiters::SETTLE_TIMEOUT;
 
-use crate::config::{Config, Signal};
 use policy::Rng;
-use time::human;
+use transition::{Cx, Input};
+use waiters::Waiter;
 
-/// Index of a service in the supervisor; stable for the service's lifetime.
+/// A service's slot in the supervisor. Slots of removed services are reused;
+/// the generation tells a new occupant from the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceId(pub usize);
+pub struct ServiceId {
+    index: u32,
+    generation: u32,
+}
 
 /// One spawn of a service. Never reused, so events of an old run are recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,65 +132,97 @@ pub struct RunId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pid(pub i32);
 
-/// Top-level settings the core needs.
+/// A client request that gets an answer; the shell's numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// Top-level settings the core decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Settings {
-    shutdown_timeout: Duration,
-    exit_when_idle: bool,
+pub struct Settings {
+    pub shutdown_timeout: Duration,
+    pub exit_when_idle: bool,
 }
 
-/// A shutdown in progress.
+/// Everything timed in the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Timer {
+    Service(ServiceId),
+    /// `shutdown_timeout`: SIGKILL what is left.
+    Shutdown,
+    Waiter(RequestId),
+}
+
+/// A shutdown in progress: the exit code once everything is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Shutdown {
-    /// The exit code once everything is down.
     code: i32,
-    /// When everything left gets SIGKILL; None once that happened.
-    kill_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    generation: u32,
+    service: Option<Service>,
+    /// On the evaluate queue.
+    queued: bool,
 }
 
 /// The whole supervisor's decision state.
 #[derive(Debug)]
 pub struct Supervisor {
-    services: Vec<Service>,
-    by_name: HashMap<String, ServiceId>,
+    slots: Vec<Slot>,
+    /// Slots free for a new service, and slots freed during the current call
+    /// (reusable from the next call on, after the shell has seen `Forget`).
+    free: Vec<u32>,
+    freed: Vec<u32>,
+    /// Every service with a slot, removed ones included until forgotten.
+    by_name: HashMap<Arc<str>, ServiceId>,
+    /// Services in config order.
+    order: Vec<ServiceId>,
     next_run: u64,
     rng: Rng,
-    deadlines: BinaryHeap<Reverse<(Instant, ServiceId)>>,
+    timers: Deadlines<Timer>,
     settings: Settings,
     shutdown: Option<Shutdown>,
-    /// Termination signals seen; the second one SIGKILLs what is left.
-    termination_signals: u32,
+    terminations: u32,
     exit_code: Option<i32>,
     dirty: VecDeque<ServiceId>,
     actions: Vec<Action>,
-    /// How many services may have a live process (Starting/Running/Stopping).
-    up_count: usize,
+    /// Services per state name, so "is anything starting?" is O(1).
+    counts: [usize; 7],
+    waiters: Vec<Waiter>,
+    states_changed: bool,
+    upward_ready: bool,
+    now: Instant,
 }
 
 impl Supervisor {
-    /// A supervisor for `config`, with nothing started yet; `seed` feeds the jitter.
-    pub fn new(config: &Config, seed: u64) -> Supervisor {
+    /// A supervisor for these services, with nothing started yet; `seed` feeds
+    /// the backoff jitter.
+    pub fn new(services: Vec<Definition>, settings: Settings, seed: u64) -> Supervisor {
         let mut sup = Supervisor {
-            services: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            freed: Vec::new(),
             by_name: HashMap::new(),
+            order: Vec::new(),
             next_run: 1,
             rng: Rng::new(seed),
-            deadlines: BinaryHeap::new(),
-            settings: Settings {
-                shutdown_timeout: config.shutdown_timeout,
-                exit_when_idle: config.exit_when_idle,
-            },
+            timers: Deadlines::default(),
+            settings,
             shutdown: None,
-            termination_signals: 0,
+            terminations: 0,
             exit_code: None,
             dirty: VecDeque::new(),
             actions: Vec::new(),
-            up_count: 0,
+            counts: [0; 7],
+            waiters: Vec::new(),
+            states_changed: false,
+            upward_ready: false,
+            now: Instant::ZERO,
         };
-        for spec in &config.services {
-            let id = ServiceId(sup.services.len());
-            sup.by_name.insert(spec.name.clone(), id);
-            sup.services.push(Service::new(id, spec.clone()));
+        for def in services {
+            let id = sup.add(def, Instant::ZERO);
+            sup.order.push(id);
         }
         sup.resolve_dependencies();
         sup
@@ -138,89 +230,116 @@ impl Supervisor {
 
     /// Start every enabled service whose dependencies are met.
     pub fn start(&mut self, now: Instant) -> Vec<Action> {
-        for i in 0..self.services.len() {
-            self.dirty.push_back(ServiceId(i));
+        self.begin_call(now);
+        for id in self.order.clone() {
+            self.queue(id);
         }
-        self.finish(now)
+        self.finish()
     }
 
-    /// Feed one event; returns what the shell must do.
+    /// Feed one event; returns what the shell must do, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        self.begin_call(now);
         match event {
-            Event::Spawned { service, run, pid } => self.on_spawned(service, run, pid, now),
+            Event::Spawned { service, run, pid } => {
+                self.step(service, Input::Spawned { run, pid }, now)
+            }
             Event::SpawnFailed {
                 service,
                 run,
                 error,
-            } => self.on_spawn_failed(service, run, error, now),
+            } => self.step(service, Input::SpawnFailed { run, error }, now),
             Event::Exited {
                 service,
                 run,
+                pid,
                 status,
-            } => self.on_exited(service, run, status, now),
-            Event::BecameReady { service, run } => self.on_ready(service, run, now),
-            Event::LivenessFailed { service, run, why } => {
-                self.on_liveness_failed(service, run, why, now)
+            } => self.step(service, Input::Exited { run, pid, status }, now),
+            Event::Ready { service, run } => self.step(service, Input::Ready { run }, now),
+            Event::ProbeResult {
+                service,
+                run,
+                role,
+                ok,
+                message,
+            } => {
+                let input = Input::ProbeResult {
+                    run,
+                    role,
+                    ok,
+                    message,
+                };
+                self.step(service, input, now);
             }
-            Event::StartRequested { service } => self.on_start_requested(service),
-            Event::StopRequested { service } => self.on_stop_requested(service),
-            Event::RestartRequested { service } => self.on_restart_requested(service, now),
-            Event::ShutdownRequested => self.begin_shutdown(0, now),
-            Event::TerminationSignaled => self.on_termination_signal(now),
+            Event::Notified {
+                service,
+                from,
+                notice,
+            } => self.step(service, Input::Notified { from, notice }, now),
+            Event::Command { request, command } => self.command(request, command, now),
+            Event::Terminate => {
+                self.terminations += 1;
+                let again = self.shutdown.is_some() && self.terminations >= 2;
+                self.actions.push(Action::Note(Note::Terminating { again }));
+                if again {
+                    self.kill_everything(now);
+                } else {
+                    self.begin_shutdown(0, now);
+                }
+            }
         }
-        self.finish(now)
+        self.finish()
     }
 
     /// Fire every deadline at or before `now`.
     pub fn handle_deadlines(&mut self, now: Instant) -> Vec<Action> {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.get(id).and_then(|s| s.state.deadline()) == Some(at) {
-                self.on_deadline(id, now);
-            }
-        }
-        if let Some(Shutdown {
-            kill_at: Some(at), ..
-        }) = self.shutdown
-            && at <= now
+        self.begin_call(now);
+        // Each step consumes the deadline it fires, so this ends; the bound is
+        // a guard against a row that would not.
+        let mut budget = 4 * self.timers.len() + 16;
+        while budget > 0
+            && let Some(timer) = self.timers.pop_due(now)
         {
-            self.kill_everything();
-        }
-        self.finish(now)
-    }
-
-    /// The earliest pending deadline; `None` means nothing is due, ever, until an
-    /// event arrives (the shell then blocks without a timeout).
-    pub fn poll_deadline(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if self.get(id).and_then(|s| s.state.deadline()) == Some(at) {
-                break;
+            budget -= 1;
+            match timer {
+                Timer::Service(id) => self.step(id, Input::Deadline, now),
+                Timer::Shutdown => self.kill_everything(now),
+                Timer::Waiter(request) => self.waiter_timed_out(request),
             }
-            self.deadlines.pop(); // stale: the state moved on
         }
-        let service = self.deadlines.peek().map(|Reverse((at, _))| *at);
-        let shutdown = self.shutdown.and_then(|s| s.kill_at);
-        match (service, shutdown) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.finish()
     }
 
-    /// Look a service up by name (removed services are not found).
+    /// The earliest pending deadline; `None` means nothing is due until an
+    /// event arrives (the shell then blocks without a timeout).
+    pub fn poll_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// A service by name (removed ones are not found).
     pub fn find(&self, name: &str) -> Option<ServiceId> {
+        self.find_any(name)
+            .filter(|id| self.get(*id).is_some_and(|s| s.goal != Goal::Remove))
+    }
+
+    fn find_any(&self, name: &str) -> Option<ServiceId> {
         self.by_name.get(name).copied()
     }
 
     pub fn get(&self, id: ServiceId) -> Option<&Service> {
-        self.services.get(id.0)
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.service.as_ref()
     }
 
-    /// Every service that is still defined, in config order.
+    /// Every service still defined, in config order.
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.iter().filter(|s| !s.removed)
+        self.order
+            .iter()
+            .filter_map(|id| self.get(*id))
+            .filter(|s| s.goal != Goal::Remove)
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -230,6 +349,15 @@ impl Supervisor {
     /// Set once the core has ordered the exit.
     pub fn exit_code(&self) -> Option<i32> {
         self.exit_code
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// How many services are in each state (for a status summary).
+    pub fn count(&self, state: StateName) -> usize {
+        self.counts[state as usize]
     }
 
     /// The first dependency a `pending` service is waiting for.
@@ -246,685 +374,160 @@ impl Supervisor {
             .map(|d| d.name())
     }
 
-    // ----- events -----
+    // ----- one input to one service, and its bookkeeping -----
 
-    fn on_spawned(&mut self, id: ServiceId, run: RunId, pid: Pid, now: Instant) {
-        let Some(service) = self.services.get(id.0) else {
-            return;
-        };
-        let State::Starting {
-            run: current,
-            pid: None,
-            since,
-            origin,
+    /// Feed `input` to service `id`, then keep everything derived from its
+    /// state in step: its deadline, the state counts, the evaluate queue, and
+    /// the slot itself once it is to be forgotten.
+    fn step(&mut self, id: ServiceId, input: Input, now: Instant) {
+        let evaluate = input == Input::Evaluate;
+        let deps_met = evaluate && self.dependencies_met(id);
+        let held_up = evaluate && self.held_up(id);
+        let shutting_down = self.shutdown.is_some();
+        let Supervisor {
+            slots,
+            rng,
+            next_run,
+            actions,
             ..
-        } = service.state
+        } = self;
+        let Some(service) = slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)
+            .and_then(|s| s.service.as_mut())
         else {
             return;
         };
-        if current != run {
-            return;
-        }
-        // A oneshot stays `starting` while it runs: finishing is its readiness.
-        let next = if service.is_oneshot() {
-            State::Starting {
-                run,
-                pid: Some(pid),
-                since,
-                ready_by: None,
-                origin,
-            }
-        } else if service.spec.readiness.is_some() {
-            State::Starting {
-                run,
-                pid: Some(pid),
-                since,
-                ready_by: Some(now.saturating_add(service.spec.timeout_start)),
-                origin,
-            }
-        } else {
-            State::Running { run, pid, since }
-        };
-        self.set_state_from(id, origin, next, Some(pid), String::new());
-    }
-
-    fn on_spawn_failed(&mut self, id: ServiceId, run: RunId, error: String, now: Instant) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        if service.state.run() != Some(run) || service.state.pid().is_some() {
-            return;
-        }
-        let why = format!("spawn failed: {error}");
-        service.last_error = Some(why.clone());
-        self.fail(id, why, now);
-    }
-
-    fn on_exited(&mut self, id: ServiceId, run: RunId, status: ExitStatus, now: Instant) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        if service.state.run() != Some(run) || service.state.pid().is_none() {
-            return; // an old run, or never spawned: nothing to do
-        }
-        service.last_exit = Some(status);
-        let ran_for = service
-            .state
-            .since()
-            .map(|s| now.saturating_since(s))
-            .unwrap_or_default();
-        let how = format!("{} after {}", describe_exit(status), human(ran_for));
-        match service.state {
-            State::Stopping { then, .. } => self.after_stop(id, then, status, how, now),
-            State::Starting { .. } | State::Running { .. } => {
-                self.after_exit(id, status, false, how, now)
-            }
-            State::Pending | State::Stopped { .. } | State::Restarting { .. } | State::Failed => {}
-        }
-    }
-
-    fn on_ready(&mut self, id: ServiceId, run: RunId, now: Instant) {
-        let Some(service) = self.services.get(id.0) else {
-            return;
-        };
-        if let State::Starting {
-            run: current,
-            pid: Some(pid),
-            since,
-            ..
-        } = service.state
-            && current == run
-            && !service.is_oneshot()
-        {
-            let why = format!("ready after {}", human(now.saturating_since(since)));
-            self.set_state(id, State::Running { run, pid, since }, why);
-        }
-    }
-
-    fn on_liveness_failed(&mut self, id: ServiceId, run: RunId, why: String, now: Instant) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        if matches!(service.state, State::Running { run: r, .. } if r == run) {
-            service.last_error = Some(why.clone());
-            self.begin_stop(id, AfterStop::Fail, why, now);
-        }
-    }
-
-    fn on_start_requested(&mut self, id: ServiceId) {
-        if self.shutdown.is_some() {
-            return;
-        }
-        self.want_up(id, true);
-    }
-
-    fn on_stop_requested(&mut self, id: ServiceId) {
-        // It and everything that depends on it, transitively: dependents stop first.
-        let mut stack = vec![id];
-        let mut seen = vec![false; self.services.len()];
-        while let Some(next) = stack.pop() {
-            let Some(service) = self.services.get_mut(next.0) else {
-                continue;
-            };
-            if std::mem::replace(&mut seen[next.0], true) {
-                continue;
-            }
-            service.wanted = false;
-            stack.extend(service.dependents.iter().copied());
-            self.dirty.push_back(next);
-        }
-    }
-
-    fn on_restart_requested(&mut self, id: ServiceId, now: Instant) {
-        if self.shutdown.is_some() {
-            return;
-        }
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        match service.state {
-            State::Starting { pid: Some(_), .. } | State::Running { .. } => {
-                service.wanted = true;
-                service.budget.clear();
-                self.begin_stop(id, AfterStop::Start, "restart requested".into(), now);
-            }
-            State::Stopping { .. } => {
-                service.wanted = true;
-                if let State::Stopping { then, .. } = &mut service.state {
-                    *then = AfterStop::Start;
-                }
-            }
-            State::Starting { pid: None, .. }
-            | State::Pending
-            | State::Stopped { .. }
-            | State::Restarting { .. }
-            | State::Failed => self.want_up(id, true),
-        }
-    }
-
-    fn on_termination_signal(&mut self, now: Instant) {
-        self.termination_signals += 1;
-        if self.termination_signals >= 2 && self.shutdown.is_some() {
-            self.kill_everything();
-        } else {
-            self.begin_shutdown(0, now);
-        }
-    }
-
-    fn on_deadline(&mut self, id: ServiceId, now: Instant) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        match service.state {
-            State::Starting { .. } => {
-                let why = format!(
-                    "not ready within timeout_start ({})",
-                    human(service.spec.timeout_start)
-                );
-                service.last_error = Some(why.clone());
-                self.begin_stop(id, AfterStop::Fail, why, now);
-            }
-            State::Stopping { run, pid, .. } => {
-                if let State::Stopping { kill_at, .. } = &mut service.state {
-                    *kill_at = None;
-                }
-                self.actions.push(Action::Signal {
-                    service: id,
-                    run,
-                    pgid: pid,
-                    signal: Signal::KILL,
-                });
-            }
-            State::Restarting { .. } => {
-                if service.wanted {
-                    self.set_state(id, State::Pending, "backoff over".into());
-                } else {
-                    let stopped = State::Stopped { completed: false };
-                    self.set_state(id, stopped, "not wanted".into());
-                }
-            }
-            State::Pending | State::Running { .. } | State::Stopped { .. } | State::Failed => {}
-        }
-    }
-
-    // ----- decisions -----
-
-    /// Mark `id` (and, transitively, what it depends on) as wanted up.
-    /// `explicit`: named by the user, so a stopped or completed one runs again.
-    fn want_up(&mut self, id: ServiceId, explicit: bool) {
-        let mut stack = vec![(id, explicit)];
-        let mut seen = vec![false; self.services.len()];
-        while let Some((next, named)) = stack.pop() {
-            let Some(service) = self.services.get_mut(next.0) else {
-                continue;
-            };
-            if std::mem::replace(&mut seen[next.0], true) || service.removed {
-                continue;
-            }
-            service.wanted = true;
-            stack.extend(service.deps.iter().map(|(d, _)| (*d, false)));
-            let rerun = match service.state {
-                State::Failed | State::Restarting { .. } => true,
-                State::Stopped { completed } => named || !completed,
-                State::Pending
-                | State::Starting { .. }
-                | State::Running { .. }
-                | State::Stopping { .. } => false,
-            };
-            if rerun {
-                service.budget.clear();
-                let why = if named { "start requested" } else { "needed" };
-                self.set_state(next, State::Pending, why.into());
-            }
-            self.dirty.push_back(next);
-        }
-    }
-
-    /// The exit of a run that was not being stopped: apply the restart policy.
-    /// `forced_failure`: count it as a failure whatever the exit code.
-    fn after_exit(
-        &mut self,
-        id: ServiceId,
-        status: ExitStatus,
-        forced_failure: bool,
-        how: String,
-        now: Instant,
-    ) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        let success = !forced_failure && policy::is_success(&service.spec, status);
-        let oneshot = service.is_oneshot();
-        if !service.wanted || self.shutdown.is_some() {
-            let stopped = State::Stopped {
-                completed: oneshot && success,
-            };
-            return self.set_state(id, stopped, how);
-        }
-        if !policy::wants_restart(&service.spec, success) {
-            if success {
-                let stopped = State::Stopped { completed: oneshot };
-                return self.set_state(id, stopped, how);
-            }
-            service.last_error = Some(how.clone());
-            return self.fail(id, how, now);
-        }
-        let window = service.spec.retry_window;
-        let used = service.budget.in_window(window, now);
-        let max = service.spec.max_retries as usize;
-        if used >= max {
-            let why = format!(
-                "{how}; giving up after {used} restarts in {}",
-                human(window)
-            );
-            service.last_error = Some(why.clone());
-            return self.fail(id, why, now);
-        }
-        let delay = policy::backoff(&service.spec, used, &mut self.rng);
-        service.budget.record(now);
-        service.restarts += 1;
-        let why = format!(
-            "{how}; restarting in {} (restart {} of {max} in {})",
-            human(delay),
-            used + 1,
-            human(window)
+        let was_up = service.state.is_up();
+        let before = (
+            std::mem::discriminant(&service.state),
+            service.state.run(),
+            service.state.name(),
         );
-        let start_at = now.saturating_add(delay);
-        self.set_state(id, State::Restarting { start_at }, why);
-    }
-
-    /// A stopping service's process is gone: do what the stop was for.
-    fn after_stop(
-        &mut self,
-        id: ServiceId,
-        then: AfterStop,
-        status: ExitStatus,
-        how: String,
-        now: Instant,
-    ) {
-        if let Some(service) = self.services.get_mut(id.0)
-            && let Some(spec) = service.replacement.take()
-        {
-            service.spec = spec;
-        }
-        match then {
-            AfterStop::Stop => self.set_state(id, State::Stopped { completed: false }, how),
-            AfterStop::Fail => {
-                // Keep the cause (readiness timeout, liveness) in front of the exit.
-                let cause = self.get(id).and_then(|s| s.last_error.clone());
-                let how = match cause {
-                    Some(cause) => format!("{cause}; {how}"),
-                    None => how,
-                };
-                self.after_exit(id, status, true, how, now)
+        let mut cx = Cx {
+            now,
+            shutting_down,
+            deps_met,
+            held_up,
+            rng,
+            next_run,
+            out: actions,
+            forget: false,
+            shutdown: None,
+        };
+        service.step(input, &mut cx);
+        let (forget, shutdown) = (cx.forget, cx.shutdown);
+        let after = (
+            std::mem::discriminant(&service.state),
+            service.state.run(),
+            service.state.name(),
+        );
+        let deadline = service.state.deadline();
+        let neighbours: Vec<ServiceId> = if before != after {
+            let deps = service.deps.iter().map(|(d, _)| *d);
+            deps.chain(service.dependents.iter().copied()).collect()
+        } else {
+            Vec::new()
+        };
+        self.timers.set(Timer::Service(id), deadline);
+        if before != after {
+            self.counts[before.2 as usize] -= 1;
+            self.counts[after.2 as usize] += 1;
+            self.states_changed = true;
+            self.queue(id);
+            for n in neighbours {
+                self.queue(n);
             }
-            AfterStop::Forget => {
-                self.set_state(id, State::Stopped { completed: false }, how);
-                self.actions.push(Action::Forget { service: id });
-            }
-            AfterStop::Start => {
-                if let Some(service) = self.services.get_mut(id.0) {
-                    service.restarts += 1;
-                }
-                self.set_state(id, State::Pending, how);
+            if was_up && !self.get(id).is_some_and(|s| s.state.is_up()) {
+                self.queue_held_dependencies(id);
             }
         }
-    }
-
-    /// Enter `failed`; a critical service takes everything down with it.
-    fn fail(&mut self, id: ServiceId, why: String, now: Instant) {
-        self.set_state(id, State::Failed, why);
-        let Some(service) = self.get(id) else { return };
-        if service.spec.critical && self.shutdown.is_none() {
-            let code = failure_code(service.last_exit);
+        if forget {
+            self.forget(id);
+        }
+        if let Some(code) = shutdown {
             self.begin_shutdown(code, now);
         }
     }
 
-    /// Order the stop of a process that is up: `stop_signal` and SIGCONT to its group.
-    fn begin_stop(&mut self, id: ServiceId, then: AfterStop, why: String, now: Instant) {
-        let Some(service) = self.services.get(id.0) else {
-            return;
-        };
-        let (run, pid, since) = match service.state {
-            State::Starting {
-                run,
-                pid: Some(pid),
-                since,
-                ..
+    fn queue(&mut self, id: ServiceId) {
+        if let Some(slot) = self.slots.get_mut(id.index as usize)
+            && slot.generation == id.generation
+            && slot.service.is_some()
+            && !slot.queued
+        {
+            slot.queued = true;
+            self.dirty.push_back(id);
+        }
+    }
+
+    /// A new service in a free slot (one not freed during this call).
+    fn add(&mut self, def: Definition, now: Instant) -> ServiceId {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    service: None,
+                    queued: false,
+                });
+                (self.slots.len() - 1) as u32
             }
-            | State::Running { run, pid, since } => (run, pid, since),
-            State::Starting { pid: None, .. }
-            | State::Pending
-            | State::Stopping { .. }
-            | State::Stopped { .. }
-            | State::Restarting { .. }
-            | State::Failed => return,
         };
-        let signal = service.spec.stop_signal;
-        let kill_at = Some(now.saturating_add(service.spec.timeout_stop));
-        for signal in [signal, Signal::CONT] {
-            self.actions.push(Action::Signal {
-                service: id,
-                run,
-                pgid: pid,
-                signal,
-            });
-        }
-        let next = State::Stopping {
-            run,
-            pid,
-            since,
-            kill_at,
-            then,
+        let slot = &mut self.slots[index as usize];
+        let id = ServiceId {
+            index,
+            generation: slot.generation,
         };
-        self.set_state(id, next, why);
+        let service = Service::new(id, def.name.clone(), def.behaviour, def.revision, now);
+        self.counts[service.state.name() as usize] += 1;
+        slot.service = Some(service);
+        self.by_name.insert(def.name, id);
+        self.queue(id);
+        id
     }
 
-    fn begin_shutdown(&mut self, code: i32, now: Instant) {
-        if self.shutdown.is_some() {
+    /// Free a removed service that is down.
+    fn forget(&mut self, id: ServiceId) {
+        let Some(slot) = self
+            .slots
+            .get_mut(id.index as usize)
+            .filter(|s| s.generation == id.generation)
+        else {
             return;
+        };
+        let Some(service) = slot.service.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.queued = false;
+        self.freed.push(id.index);
+        self.counts[service.state.name() as usize] -= 1;
+        if self.by_name.get(&service.name) == Some(&id) {
+            self.by_name.remove(&service.name);
         }
-        self.shutdown = Some(Shutdown {
-            code,
-            kill_at: Some(now.saturating_add(self.settings.shutdown_timeout)),
-        });
-        for service in &mut self.services {
-            service.wanted = false;
-            self.dirty.push_back(service.id);
-        }
+        self.timers.set(Timer::Service(id), None);
+        self.actions.push(Action::Forget { service: id });
     }
 
-    /// SIGKILL every group that may still be alive (second signal, shutdown_timeout).
-    fn kill_everything(&mut self) {
-        if let Some(shutdown) = &mut self.shutdown {
-            shutdown.kill_at = None;
-        }
-        for service in &mut self.services {
-            let (run, pid) = match &mut service.state {
-                State::Stopping {
-                    run, pid, kill_at, ..
-                } => {
-                    *kill_at = None;
-                    (*run, *pid)
-                }
-                State::Starting {
-                    run,
-                    pid: Some(pid),
-                    ..
-                }
-                | State::Running { run, pid, .. } => (*run, *pid),
-                State::Starting { pid: None, .. }
-                | State::Pending
-                | State::Stopped { .. }
-                | State::Restarting { .. }
-                | State::Failed => continue,
-            };
-            self.actions.push(Action::Signal {
-                service: service.id,
-                run,
-                pgid: pid,
-                signal: Signal::KILL,
-            });
-        }
+    fn begin_call(&mut self, now: Instant) {
+        self.now = now;
+        self.free.append(&mut self.freed);
     }
 
-    // ----- propagation -----
-
-    /// Drain the work queue, then check whether tend is done; return the actions.
-    fn finish(&mut self, now: Instant) -> Vec<Action> {
-        self.settle(now);
-        self.check_exit();
-        std::mem::take(&mut self.actions)
-    }
-
-    fn settle(&mut self, now: Instant) {
+    /// Drain the evaluate queue, answer settled waiters, check whether tend is
+    /// done; return the actions.
+    fn finish(&mut self) -> Vec<Action> {
+        let now = self.now;
         while let Some(id) = self.dirty.pop_front() {
-            self.evaluate(id, now);
-        }
-    }
-
-    /// Re-decide one service after something it depends on (or that depends on
-    /// it) changed: start it, stop it, or leave it.
-    fn evaluate(&mut self, id: ServiceId, now: Instant) {
-        let Some(service) = self.services.get(id.0) else {
-            return;
-        };
-        if service.wanted {
-            if service.state == State::Pending && self.dependencies_met(id) {
-                self.begin_start(id, now);
+            if let Some(slot) = self.slots.get_mut(id.index as usize) {
+                slot.queued = false;
             }
-            return;
+            self.step(id, Input::Evaluate, now);
         }
-        match service.state {
-            State::Pending | State::Restarting { .. } => {
-                let why = if self.shutdown.is_some() {
-                    "shutting down"
-                } else {
-                    "stop requested"
-                };
-                self.set_state(id, State::Stopped { completed: false }, why.into());
-            }
-            State::Starting { pid: Some(_), .. } | State::Running { .. } => {
-                if !self.has_up_dependents(id) {
-                    let then = if service.removed {
-                        AfterStop::Forget
-                    } else {
-                        AfterStop::Stop
-                    };
-                    let why = if service.removed {
-                        "removed from the config"
-                    } else if self.shutdown.is_some() {
-                        "shutting down"
-                    } else {
-                        "stop requested"
-                    };
-                    self.begin_stop(id, then, why.into(), now);
-                }
-            }
-            State::Stopping { then, .. } => {
-                if service.removed
-                    && then != AfterStop::Forget
-                    && let Some(State::Stopping { then, .. }) =
-                        self.services.get_mut(id.0).map(|s| &mut s.state)
-                {
-                    *then = AfterStop::Forget;
-                }
-            }
-            State::Stopped { .. } | State::Failed => {
-                if service.removed {
-                    self.actions.push(Action::Forget { service: id });
-                }
-            }
-            State::Starting { pid: None, .. } => {}
-        }
-    }
-
-    fn dependencies_met(&self, id: ServiceId) -> bool {
-        self.get(id).is_some_and(|s| {
-            s.deps
-                .iter()
-                .all(|(dep, cond)| self.get(*dep).is_some_and(|d| d.meets(*cond)))
-        })
-    }
-
-    fn has_up_dependents(&self, id: ServiceId) -> bool {
-        self.get(id).is_some_and(|s| {
-            s.dependents
-                .iter()
-                .any(|d| self.get(*d).is_some_and(|d| d.state.is_up()))
-        })
-    }
-
-    fn begin_start(&mut self, id: ServiceId, now: Instant) {
-        let run = RunId(self.next_run);
-        self.next_run += 1;
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        let origin = service.state.name();
-        service.state = State::Starting {
-            run,
-            pid: None,
-            since: now,
-            ready_by: None,
-            origin,
-        };
-        self.up_count += 1;
-        self.actions.push(Action::Spawn { service: id, run });
-    }
-
-    fn set_state(&mut self, id: ServiceId, next: State, why: String) {
-        let from = self.get(id).map(|s| s.state.name());
-        if let Some(from) = from {
-            let pid = next.pid();
-            self.set_state_from(id, from, next, pid, why);
-        }
-    }
-
-    /// Enter `next`, log the change, arm its deadline, and queue the neighbours
-    /// whose decisions may depend on it.
-    fn set_state_from(
-        &mut self,
-        id: ServiceId,
-        from: StateName,
-        next: State,
-        pid: Option<Pid>,
-        why: String,
-    ) {
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        let was_up = service.state.is_up();
-        if was_up != next.is_up() {
-            if was_up {
-                self.up_count = self.up_count.saturating_sub(1);
-            } else {
-                self.up_count += 1;
-            }
-        }
-        if let Some(at) = next.deadline() {
-            self.deadlines.push(Reverse((at, id)));
-        }
-        let to = next.name();
-        service.state = next;
-        if from != to {
-            self.actions.push(Action::Transitioned(Transition {
-                service: id,
-                name: service.spec.name.clone(),
-                from,
-                to,
-                pid,
-                why,
-            }));
-        }
-        self.dirty.push_back(id);
-        self.dirty.extend(service.dependents.iter().copied());
-        self.dirty.extend(service.deps.iter().map(|(d, _)| *d));
-    }
-
-    /// Order the exit once a shutdown is complete, or once idle with `exit_when_idle`.
-    fn check_exit(&mut self) {
-        if self.exit_code.is_some() {
-            return;
-        }
-        let code = match self.shutdown {
-            Some(shutdown) if self.up_count == 0 => shutdown.code,
-            Some(_) => return,
-            None if self.settings.exit_when_idle && self.is_idle() => self.idle_exit_code(),
-            None => return,
-        };
-        self.exit_code = Some(code);
-        self.actions.push(Action::Exit { code });
-    }
-
-    /// Nothing running, starting, restarting, or pending with a chance to start.
-    fn is_idle(&self) -> bool {
-        self.up_count == 0
-            && self.services().all(|s| match s.state {
-                State::Restarting { .. } => false,
-                State::Pending => s.wanted && self.is_blocked(s.id),
-                State::Starting { .. } | State::Running { .. } | State::Stopping { .. } => false,
-                State::Stopped { .. } | State::Failed => true,
-            })
-    }
-
-    /// A pending service that can never start: some dependency, transitively,
-    /// is failed or stopped and not wanted.
-    fn is_blocked(&self, id: ServiceId) -> bool {
-        let mut stack = vec![id];
-        let mut seen = vec![false; self.services.len()];
-        while let Some(next) = stack.pop() {
-            let Some(service) = self.get(next) else {
-                continue;
-            };
-            if std::mem::replace(&mut seen[next.0], true) {
-                continue;
-            }
-            for (dep, cond) in &service.deps {
-                let Some(d) = self.get(*dep) else { continue };
-                if d.meets(*cond) {
-                    continue;
-                }
-                match d.state {
-                    State::Failed => return true,
-                    State::Stopped { .. } if !d.wanted => return true,
-                    State::Stopped { .. } => return true, // completed the wrong way
-                    State::Pending => stack.push(*dep),
-                    State::Starting { .. }
-                    | State::Running { .. }
-                    | State::Stopping { .. }
-                    | State::Restarting { .. } => {}
-                }
-            }
-        }
-        false
-    }
-
-    fn idle_exit_code(&self) -> i32 {
-        self.services()
-            .find(|s| s.state == State::Failed)
-            .map(|s| failure_code(s.last_exit))
-            .unwrap_or(0)
-    }
-
-    /// Resolve dependency names to ids and fill in the reverse edges.
-    fn resolve_dependencies(&mut self) {
-        for service in &mut self.services {
-            service.deps.clear();
-            service.dependents.clear();
-        }
-        for i in 0..self.services.len() {
-            if self.services[i].removed {
-                continue;
-            }
-            let deps: Vec<(ServiceId, crate::config::Condition)> = self.services[i]
-                .spec
-                .dependencies
-                .iter()
-                .filter_map(|d| self.by_name.get(&d.service).map(|id| (*id, d.condition)))
-                .collect();
-            for (dep, _) in &deps {
-                self.services[dep.0].dependents.push(ServiceId(i));
-            }
-            self.services[i].deps = deps;
-        }
-    }
-}
-
-/// A shutdown with no exit code to pass on still needs a non-zero one.
-fn failure_code(exit: Option<ExitStatus>) -> i32 {
-    match exit {
-        Some(ExitStatus::Code(0)) | None => 1,
-        Some(ExitStatus::Code(code)) => code,
-        Some(ExitStatus::Signal(n)) => 128 + n,
-    }
-}
-
-/// `exited with code 3`, `killed by SIGKILL`.
-pub fn describe_exit(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Code(code) => format!("exited with code {code}"),
-        ExitStatus::Signal(n) => format!("killed by {}", Signal(n)),
+        self.check_waiters();
+        self.check_exit();
+        self.check_upward_ready();
+        std::mem::take(&mut self.actions)
     }
 }

@@ -7,9 +7,14 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::behaviour::Behaviour;
 use super::event::ExitStatus;
 use super::time::Instant;
-use crate::config::{RestartPolicy, ServiceSpec, ServiceType};
+use crate::config::{RestartPolicy, ServiceType};
+
+/// Check attempts are scheduled on this grid, so that the checks of many
+/// services that fall close together are run in one wakeup.
+pub const PROBE_GRID: Duration = Duration::from_millis(10);
 
 /// A small xorshift64* generator: jitter needs no cryptographic quality, and a
 /// fixed seed makes every backoff in a test exact.
@@ -38,7 +43,7 @@ impl Rng {
 }
 
 /// Whether the exit counts as success under `success_exit_codes`. A signal never does.
-pub fn is_success(spec: &ServiceSpec, status: ExitStatus) -> bool {
+pub fn is_success(spec: &Behaviour, status: ExitStatus) -> bool {
     match status {
         ExitStatus::Code(code) => spec.success_exit_codes.contains(&code),
         ExitStatus::Signal(_) => false,
@@ -46,7 +51,7 @@ pub fn is_success(spec: &ServiceSpec, status: ExitStatus) -> bool {
 }
 
 /// Whether the restart policy restarts after an exit that was (not) a success.
-pub fn wants_restart(spec: &ServiceSpec, success: bool) -> bool {
+pub fn wants_restart(spec: &Behaviour, success: bool) -> bool {
     match spec.restart_policy {
         RestartPolicy::Always => match spec.service_type {
             ServiceType::Longrun => true,
@@ -60,7 +65,7 @@ pub fn wants_restart(spec: &ServiceSpec, success: bool) -> bool {
 
 /// The backoff before restart number `n` in the window (0 = the first):
 /// `retry_delay * 2^n`, capped at `max_retry_delay`, then ±10% jitter.
-pub fn backoff(spec: &ServiceSpec, n: usize, rng: &mut Rng) -> Duration {
+pub fn backoff(spec: &Behaviour, n: usize, rng: &mut Rng) -> Duration {
     let factor = 1u32.checked_shl(n.min(31) as u32).unwrap_or(u32::MAX);
     let base = spec
         .retry_delay
@@ -74,6 +79,26 @@ pub fn backoff(spec: &ServiceSpec, n: usize, rng: &mut Rng) -> Duration {
 pub fn jitter(base: Duration, rng: &mut Rng) -> Duration {
     let factor = 0.9 + 0.2 * rng.next_unit();
     Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
+}
+
+/// When a check attempt `delay` from `now` is due: rounded up to [`PROBE_GRID`].
+pub fn probe_time(now: Instant, delay: Duration) -> Instant {
+    let grid = PROBE_GRID.as_nanos();
+    let at = now.saturating_add(delay).since_start().as_nanos();
+    let rounded = at.div_ceil(grid).saturating_mul(grid);
+    let nanos = u64::try_from(rounded).unwrap_or(u64::MAX);
+    Instant::from_since_start(Duration::from_nanos(nanos))
+}
+
+/// The exit code tend passes on for a failure (`critical`, `exit_when_idle`):
+/// the service's code, 128+N for signal N, and never 0 (a failure with a
+/// success code, e.g. a readiness timeout, still fails).
+pub fn failure_code(exit: Option<ExitStatus>) -> i32 {
+    match exit {
+        Some(ExitStatus::Code(0)) | None => 1,
+        Some(ExitStatus::Code(code)) => code,
+        Some(ExitStatus::Signal(n)) => 128 + n,
+    }
 }
 
 /// Restarts within the sliding `retry_window`.
@@ -109,7 +134,10 @@ impl RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::tests_support::spec;
+
+    fn spec(name: &str) -> Behaviour {
+        Behaviour::of(&crate::machine::tests_support::spec(name))
+    }
 
     #[test]
     fn rng_is_deterministic_and_in_range() {
@@ -187,6 +215,22 @@ mod tests {
         assert!(is_success(&s, ExitStatus::Code(3)));
         assert!(!is_success(&s, ExitStatus::Code(1)));
         assert!(!is_success(&s, ExitStatus::Signal(15)));
+    }
+
+    #[test]
+    fn probe_times_fall_on_the_grid() {
+        let t = probe_time(Instant::from_millis(1003), Duration::from_millis(500));
+        assert_eq!(t, Instant::from_millis(1510));
+        let t = probe_time(Instant::from_millis(1000), Duration::from_millis(500));
+        assert_eq!(t, Instant::from_millis(1500));
+    }
+
+    #[test]
+    fn failure_codes() {
+        assert_eq!(failure_code(None), 1);
+        assert_eq!(failure_code(Some(ExitStatus::Code(0))), 1);
+        assert_eq!(failure_code(Some(ExitStatus::Code(3))), 3);
+        assert_eq!(failure_code(Some(ExitStatus::Signal(9))), 137);
     }
 
     #[test]

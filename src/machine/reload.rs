@@ -1,20 +1,41 @@
-//! Reload: the difference between the running definition and a new config, and
-//! applying it (SPEC §5): removed services are stopped and forgotten, added ones
-//! started, changed ones restarted with their new definition, unchanged ones left
-//! alone (same pid, same restart count).
+//! Reload (SPEC §5): the difference between what each service will run and a
+//! new config, applied as inputs like any other.
+//!
+//! Services are matched by name, one slot per name for ever: removed ones are
+//! stopped and then forgotten; added ones are started; changed ones are
+//! restarted with their new definition (the old process stops as its own
+//! definition says); unchanged ones are not touched (same pid, same restart
+//! count). A name removed and then added back while its old process is still
+//! stopping reuses the same slot, so its new process starts only once the old
+//! one is gone. Each service is compared against the *newest* definition it
+//! was given, so a second reload during a slow stop compares with what the
+//! service will run next, not with what is still running.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::{AfterStop, Instant, Service, ServiceId, State, Supervisor};
-use crate::config::{Config, ServiceSpec};
+use super::behaviour::Behaviour;
+use super::event::Reload;
+use super::service::Goal;
+use super::transition::Input;
+use super::{Instant, Supervisor};
 
-/// What a reload does, by service name.
+/// One service of a config as the core sees it. Equal `revision`s (assigned by
+/// the shell, which compares the full definitions) mean identical definitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    pub name: Arc<str>,
+    pub revision: u64,
+    pub behaviour: Behaviour,
+}
+
+/// What a reload did, by service name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadPlan {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub changed: Vec<String>,
-    pub kept: Vec<String>,
+    pub added: Vec<Arc<str>>,
+    pub removed: Vec<Arc<str>>,
+    pub changed: Vec<Arc<str>>,
+    pub kept: Vec<Arc<str>>,
 }
 
 impl ReloadPlan {
@@ -30,137 +51,61 @@ impl ReloadPlan {
     }
 }
 
-/// Compare two service lists by name (in time linear in their length).
-pub fn diff(old: &[ServiceSpec], new: &[ServiceSpec]) -> ReloadPlan {
-    let old_by_name: HashMap<&str, &ServiceSpec> =
-        old.iter().map(|o| (o.name.as_str(), o)).collect();
-    let new_names: HashSet<&str> = new.iter().map(|n| n.name.as_str()).collect();
-    let mut plan = ReloadPlan::default();
-    for spec in new {
-        match old_by_name.get(spec.name.as_str()) {
-            None => plan.added.push(spec.name.clone()),
-            Some(o) if *o == spec => plan.kept.push(spec.name.clone()),
-            Some(_) => plan.changed.push(spec.name.clone()),
-        }
-    }
-    for spec in old {
-        if !new_names.contains(spec.name.as_str()) {
-            plan.removed.push(spec.name.clone());
-        }
-    }
-    plan
-}
-
 impl Supervisor {
-    /// Apply a new, valid config. Ignored during shutdown.
-    pub fn reload(&mut self, config: &Config, now: Instant) -> (ReloadPlan, Vec<super::Action>) {
+    /// Apply a new, valid config (nothing during a shutdown). Time linear in
+    /// the number of services and dependencies.
+    pub(super) fn reload(&mut self, reload: Reload, now: Instant) -> ReloadPlan {
+        let mut plan = ReloadPlan::default();
         if self.shutdown.is_some() {
-            return (ReloadPlan::default(), Vec::new());
+            return plan;
         }
-        let old: Vec<ServiceSpec> = self.services().map(|s| s.spec.clone()).collect();
-        let plan = diff(&old, &config.services);
-        self.settings.shutdown_timeout = config.shutdown_timeout;
-        self.settings.exit_when_idle = config.exit_when_idle;
-        for name in &plan.removed {
-            self.remove(name);
+        self.settings = reload.settings;
+        let wanted: HashSet<&str> = reload.services.iter().map(|d| &*d.name).collect();
+        let gone: Vec<_> = self
+            .services()
+            .filter(|s| !wanted.contains(s.name()))
+            .map(|s| (s.id, s.name.clone()))
+            .collect();
+        for (id, name) in gone {
+            self.step(id, Input::Remove, now);
+            plan.removed.push(name);
         }
-        let added: HashSet<&str> = plan.added.iter().map(String::as_str).collect();
-        let changed: HashSet<&str> = plan.changed.iter().map(String::as_str).collect();
-        for spec in &config.services {
-            if added.contains(spec.name.as_str()) {
-                let id = ServiceId(self.services.len());
-                self.by_name.insert(spec.name.clone(), id);
-                self.services.push(Service::new(id, spec.clone()));
-                self.dirty.push_back(id);
-            } else if changed.contains(spec.name.as_str()) {
-                self.replace(spec, now);
+        let mut order = Vec::with_capacity(reload.services.len());
+        for def in reload.services {
+            let known = self.find_any(&def.name).and_then(|id| self.get(id));
+            match known {
+                None => {
+                    plan.added.push(def.name.clone());
+                    order.push(self.add(def, now));
+                }
+                Some(s) if s.goal != Goal::Remove && s.revision == def.revision => {
+                    plan.kept.push(def.name.clone());
+                    order.push(s.id);
+                }
+                Some(s) => {
+                    let id = s.id;
+                    if s.goal == Goal::Remove {
+                        plan.added.push(def.name.clone()); // back while still stopping
+                    } else {
+                        plan.changed.push(def.name.clone());
+                    }
+                    self.step(id, Input::Redefine(Box::new(def)), now);
+                    order.push(id);
+                }
             }
         }
+        self.order = order;
         self.resolve_dependencies();
         // Dependencies may have changed: every service decides again.
-        for i in 0..self.services.len() {
-            self.dirty.push_back(ServiceId(i));
+        let all: Vec<_> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.service.as_ref())
+            .map(|s| s.id)
+            .collect();
+        for id in all {
+            self.queue(id);
         }
-        (plan, self.finish(now))
-    }
-
-    fn remove(&mut self, name: &str) {
-        let Some(id) = self.by_name.remove(name) else {
-            return;
-        };
-        if let Some(service) = self.services.get_mut(id.0) {
-            service.removed = true;
-            service.wanted = false;
-        }
-        self.dirty.push_back(id);
-    }
-
-    /// Switch a service to a new definition, restarting it if it is up.
-    fn replace(&mut self, spec: &ServiceSpec, now: Instant) {
-        let Some(id) = self.by_name.get(&spec.name).copied() else {
-            return;
-        };
-        let Some(service) = self.services.get_mut(id.0) else {
-            return;
-        };
-        service.budget.clear();
-        service.wanted = spec.enabled;
-        let why = "changed by reload".to_string();
-        match &mut service.state {
-            State::Starting { pid: Some(_), .. } | State::Running { .. } => {
-                service.replacement = Some(spec.clone());
-                if spec.enabled {
-                    self.begin_stop(id, AfterStop::Start, why, now);
-                }
-                // Not enabled any more: `evaluate` stops it (after its dependents).
-            }
-            State::Stopping { then, .. } => {
-                service.replacement = Some(spec.clone());
-                if spec.enabled {
-                    *then = AfterStop::Start;
-                }
-            }
-            State::Starting { pid: None, .. }
-            | State::Pending
-            | State::Stopped { .. }
-            | State::Restarting { .. }
-            | State::Failed => {
-                service.spec = spec.clone();
-                let next = if spec.enabled {
-                    State::Pending
-                } else {
-                    State::Stopped { completed: false }
-                };
-                self.set_state(id, next, why);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::machine::tests_support::spec;
-
-    #[test]
-    fn diff_sorts_services_into_four_kinds() {
-        let old = vec![spec("keep"), spec("change"), spec("drop")];
-        let mut changed = spec("change");
-        changed.command = vec!["/bin/true".into()];
-        let new = vec![spec("keep"), changed, spec("add")];
-        let plan = diff(&old, &new);
-        assert_eq!(plan.added, ["add"]);
-        assert_eq!(plan.removed, ["drop"]);
-        assert_eq!(plan.changed, ["change"]);
-        assert_eq!(plan.kept, ["keep"]);
-        assert_eq!(plan.summary(), "1 added, 1 removed, 1 changed, 1 unchanged");
-    }
-
-    #[test]
-    fn diff_of_identical_lists_keeps_all() {
-        let old = vec![spec("a"), spec("b")];
-        let plan = diff(&old, &old);
-        assert_eq!(plan.kept, ["a", "b"]);
-        assert!(plan.added.is_empty() && plan.removed.is_empty() && plan.changed.is_empty());
+        plan
     }
 }

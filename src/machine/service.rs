@@ -1,45 +1,97 @@
-//! One service as the core sees it: its definition, its [`State`], and the history
-//! that `tend status` shows (restarts, last exit, last error).
+//! One service as the core sees it: its [`Behaviour`], its [`Goal`], its
+//! [`State`], and the history `tend status` shows.
 //!
-//! Data that is valid in only one state lives in that state's variant, so it cannot
-//! outlive it: a pid exists only in `Starting`, `Running` and `Stopping`.
+//! Data that is valid in only one state lives in that state's variant, so it
+//! cannot outlive it: a pid exists only in `starting`, `running` and
+//! `stopping`, a probe schedule only while one is due, a backoff only while
+//! `restarting`. The state changes only in `transition.rs`, through
+//! `Service::enter`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::action::{Failure, ProbeReport};
+use super::behaviour::Behaviour;
 use super::event::ExitStatus;
 use super::policy::RetryBudget;
 use super::time::Instant;
 use super::{Pid, RunId, ServiceId};
-use crate::config::{Condition, ServiceSpec, ServiceType};
+use crate::config::Condition;
 
-/// What a service is doing now (SPEC §3).
+/// What the service should be doing, whatever it is doing now. Commands and
+/// reloads change the goal; the transition table moves the state towards it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Up: enabled in the config, or started by `tend start`/`restart`.
+    Up,
+    /// Up because a service that depends on it was started.
+    Needed,
+    /// Down: disabled, `tend stop` (of it or of something it depends on), or
+    /// shutdown.
+    Down,
+    /// Removed from the config: stop it, then forget it.
+    Remove,
+}
+
+impl Goal {
+    pub fn is_up(self) -> bool {
+        matches!(self, Goal::Up | Goal::Needed)
+    }
+}
+
+/// A service's main process: its pid and its process group (the pid it was
+/// spawned as; `MAINPID=` may move the pid within the group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Process {
+    pub pid: Pid,
+    pub pgid: Pid,
+}
+
+/// The schedule of a check while it runs: when the next attempt is due (`None`
+/// while one is in flight) and how many failed in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checking {
+    pub next_at: Option<Instant>,
+    pub failures: u32,
+    /// Attempts made so far in this run (readiness ramps up its interval).
+    pub attempts: u32,
+}
+
+/// What a service is doing now (SPEC §3; `Spawning` shows as `starting`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
-    /// Waiting for its dependencies, or for its turn to start.
+    /// Waiting for its dependencies (or its goal says down and it is not up).
     Pending,
-    /// Spawn ordered (`pid: None` until the shell reports it) or spawned and
-    /// waiting for readiness until `ready_by`.
+    /// Spawn ordered; the shell answers before anything else happens. `from`:
+    /// the state it left, for the one log line of the start.
+    Spawning { run: RunId, from: StateName },
+    /// Spawned, not ready yet. `ready_by`: `timeout_start`; `up_by`: the end of
+    /// `min_uptime`; `check`: readiness attempts. A oneshot stays here while it
+    /// runs, with none of them.
     Starting {
         run: RunId,
-        pid: Option<Pid>,
+        process: Process,
         since: Instant,
         ready_by: Option<Instant>,
-        /// The state it started from, for the log line.
-        origin: StateName,
+        up_by: Option<Instant>,
+        check: Option<Checking>,
     },
-    /// Ready (a longrun that is up).
+    /// Ready. `check`: liveness attempts; `watchdog_by`: the notify watchdog.
     Running {
         run: RunId,
-        pid: Pid,
+        process: Process,
         since: Instant,
+        check: Option<Checking>,
+        watchdog_by: Option<Instant>,
     },
-    /// Stop signal sent; SIGKILL at `kill_at` (None once it has been sent).
+    /// Stop signal sent; SIGKILL at `kill_at` (`None` once sent). `failure`:
+    /// tend stopped it because of this failure, which its exit then counts as.
     Stopping {
         run: RunId,
-        pid: Pid,
+        process: Process,
         since: Instant,
         kill_at: Option<Instant>,
-        then: AfterStop,
+        failure: Option<Failure>,
     },
     /// Down on purpose; `completed` for a oneshot that finished with success.
     Stopped { completed: bool },
@@ -49,22 +101,8 @@ pub enum State {
     Failed,
 }
 
-/// What to do once a stopping service has exited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterStop {
-    /// Stay `stopped`.
-    Stop,
-    /// Start again at once (`tend restart`, or a reload that changed it).
-    Start,
-    /// Count it as a failed run and apply the restart policy (readiness timeout,
-    /// liveness failure).
-    Fail,
-    /// Removed by a reload: forget it.
-    Forget,
-}
-
 /// A state's name as SPEC §3 spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StateName {
     Pending,
     Starting,
@@ -76,6 +114,16 @@ pub enum StateName {
 }
 
 impl StateName {
+    pub const ALL: [StateName; 7] = [
+        StateName::Pending,
+        StateName::Starting,
+        StateName::Running,
+        StateName::Stopping,
+        StateName::Stopped,
+        StateName::Restarting,
+        StateName::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StateName::Pending => "pending",
@@ -99,7 +147,7 @@ impl State {
     pub fn name(&self) -> StateName {
         match self {
             State::Pending => StateName::Pending,
-            State::Starting { .. } => StateName::Starting,
+            State::Spawning { .. } | State::Starting { .. } => StateName::Starting,
             State::Running { .. } => StateName::Running,
             State::Stopping { .. } => StateName::Stopping,
             State::Stopped { .. } => StateName::Stopped,
@@ -108,21 +156,29 @@ impl State {
         }
     }
 
-    /// The live process of this state, if any.
-    pub fn pid(&self) -> Option<Pid> {
+    /// The live main process of this state, if any.
+    pub fn process(&self) -> Option<Process> {
         match self {
-            State::Starting { pid, .. } => *pid,
-            State::Running { pid, .. } | State::Stopping { pid, .. } => Some(*pid),
-            State::Pending | State::Stopped { .. } | State::Restarting { .. } | State::Failed => {
-                None
-            }
+            State::Starting { process, .. }
+            | State::Running { process, .. }
+            | State::Stopping { process, .. } => Some(*process),
+            State::Pending
+            | State::Spawning { .. }
+            | State::Stopped { .. }
+            | State::Restarting { .. }
+            | State::Failed => None,
         }
+    }
+
+    pub fn pid(&self) -> Option<Pid> {
+        self.process().map(|p| p.pid)
     }
 
     /// The current run, while there is one.
     pub fn run(&self) -> Option<RunId> {
         match self {
-            State::Starting { run, .. }
+            State::Spawning { run, .. }
+            | State::Starting { run, .. }
             | State::Running { run, .. }
             | State::Stopping { run, .. } => Some(*run),
             State::Pending | State::Stopped { .. } | State::Restarting { .. } | State::Failed => {
@@ -131,91 +187,138 @@ impl State {
         }
     }
 
-    /// When the process started, while there is one.
+    /// When the current process started.
     pub fn since(&self) -> Option<Instant> {
         match self {
             State::Starting { since, .. }
             | State::Running { since, .. }
             | State::Stopping { since, .. } => Some(*since),
-            State::Pending | State::Stopped { .. } | State::Restarting { .. } | State::Failed => {
-                None
-            }
+            State::Pending
+            | State::Spawning { .. }
+            | State::Stopped { .. }
+            | State::Restarting { .. }
+            | State::Failed => None,
         }
     }
 
-    /// The deadline this state is waiting for, if any.
+    /// The earliest deadline this state waits for, if any.
     pub fn deadline(&self) -> Option<Instant> {
+        let check = |c: &Option<Checking>| c.as_ref().and_then(|c| c.next_at);
         match self {
-            State::Starting { ready_by, .. } => *ready_by,
+            State::Starting {
+                ready_by,
+                up_by,
+                check: c,
+                ..
+            } => earliest([*ready_by, *up_by, check(c)]),
+            State::Running {
+                check: c,
+                watchdog_by,
+                ..
+            } => earliest([check(c), *watchdog_by]),
             State::Stopping { kill_at, .. } => *kill_at,
             State::Restarting { start_at } => Some(*start_at),
-            State::Pending | State::Running { .. } | State::Stopped { .. } | State::Failed => None,
+            State::Pending | State::Spawning { .. } | State::Stopped { .. } | State::Failed => None,
         }
     }
 
-    /// Whether a process of this service may be alive (it must stop before the
-    /// services it depends on).
+    /// Whether a process of this service may be alive: it must stop before the
+    /// services it depends on.
     pub fn is_up(&self) -> bool {
         matches!(
             self,
-            State::Starting { .. } | State::Running { .. } | State::Stopping { .. }
+            State::Spawning { .. }
+                | State::Starting { .. }
+                | State::Running { .. }
+                | State::Stopping { .. }
         )
     }
 }
 
-/// A service: its definition, its state, and its history.
+fn earliest<const N: usize>(times: [Option<Instant>; N]) -> Option<Instant> {
+    times.into_iter().flatten().min()
+}
+
+/// A service: what it is, where it should go, where it is, and its history.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub id: ServiceId,
-    pub spec: ServiceSpec,
+    pub name: Arc<str>,
+    pub behaviour: Behaviour,
+    /// Which definition it runs (see `reload`).
+    pub revision: u64,
+    pub goal: Goal,
     pub state: State,
-    /// Whether it should be up: set by `enabled`, `tend start`, cleared by
-    /// `tend stop` and shutdown.
-    pub wanted: bool,
+    /// When the state last changed.
+    pub changed_at: Instant,
     /// Total restarts since tend started (never decreases).
     pub restarts: u64,
     pub budget: RetryBudget,
     pub last_exit: Option<ExitStatus>,
-    pub last_error: Option<String>,
-    /// Set by a reload: the definition to switch to once the current run is down.
-    pub replacement: Option<ServiceSpec>,
+    /// The last failure; cleared once it is `running` again.
+    pub last_error: Option<Failure>,
+    pub last_probe: Option<ProbeReport>,
+    /// The last notify `STATUS=` of the current (or last) run.
+    pub status_text: Option<String>,
+    /// The newest run, once one was spawned.
+    pub last_run: Option<RunId>,
+    /// The run that reached readiness, if the current one did.
+    pub ready_run: Option<RunId>,
     /// Resolved dependencies: (service, condition).
     pub deps: Vec<(ServiceId, Condition)>,
     /// Services that depend on this one.
     pub dependents: Vec<ServiceId>,
-    /// Removed by a reload; kept only until its process is down.
-    pub removed: bool,
 }
 
 impl Service {
-    pub fn new(id: ServiceId, spec: ServiceSpec) -> Service {
-        let wanted = spec.enabled;
+    pub fn new(
+        id: ServiceId,
+        name: Arc<str>,
+        behaviour: Behaviour,
+        revision: u64,
+        now: Instant,
+    ) -> Service {
+        let goal = if behaviour.enabled {
+            Goal::Up
+        } else {
+            Goal::Down
+        };
         Service {
             id,
-            state: if wanted {
+            name,
+            state: if goal.is_up() {
                 State::Pending
             } else {
                 State::Stopped { completed: false }
             },
-            wanted,
-            spec,
+            goal,
+            behaviour,
+            revision,
+            changed_at: now,
             restarts: 0,
             budget: RetryBudget::default(),
             last_exit: None,
             last_error: None,
-            replacement: None,
+            last_probe: None,
+            status_text: None,
+            last_run: None,
+            ready_run: None,
             deps: Vec::new(),
             dependents: Vec::new(),
-            removed: false,
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.spec.name
+        &self.name
     }
 
     pub fn is_oneshot(&self) -> bool {
-        self.spec.service_type == ServiceType::Oneshot
+        self.behaviour.is_oneshot()
+    }
+
+    /// Whether the current run reached readiness.
+    pub fn is_ready(&self) -> bool {
+        self.ready_run.is_some() && self.ready_run == self.state.run()
     }
 
     /// Whether this service meets `condition` for a dependent.
@@ -223,9 +326,9 @@ impl Service {
         let completed = matches!(self.state, State::Stopped { completed: true });
         match condition {
             Condition::Started => match self.state {
-                State::Starting { pid, .. } => pid.is_some(),
-                State::Running { .. } => true,
+                State::Starting { .. } | State::Running { .. } => true,
                 State::Pending
+                | State::Spawning { .. }
                 | State::Stopping { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
@@ -243,6 +346,7 @@ impl Service {
         match self.state {
             State::Restarting { start_at } => Some(start_at.saturating_since(now)),
             State::Pending
+            | State::Spawning { .. }
             | State::Starting { .. }
             | State::Running { .. }
             | State::Stopping { .. }

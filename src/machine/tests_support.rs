@@ -1,15 +1,15 @@
 #![allow(clippy::wildcard_enum_match_arm)]
 
-//! Test fixtures for the core: service specs with SPEC defaults and a harness that
-//! plays the shell with a fake clock and fake pids.
+//! Test fixtures for the core: service specs with SPEC defaults and a harness
+//! that plays the shell with a fake clock and fake pids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Action, Event, ExitStatus, Instant, Pid, RunId, ServiceId, StateName, Supervisor};
+use super::*;
 use crate::config::{
     Condition, Config, Dependency, Limits, OutputMode, RestartPolicy, ServiceSpec, ServiceType,
-    Signal,
 };
 
 /// A longrun service with every SPEC §2 default.
@@ -71,6 +71,14 @@ pub fn config(services: Vec<ServiceSpec>) -> Config {
     }
 }
 
+use crate::config::Signal;
+
+/// Some valid service id, for tests that need one.
+pub fn some_id() -> ServiceId {
+    let h = Harness::new(config(vec![spec("x")]));
+    h.id("x")
+}
+
 /// Plays the shell: a fake clock, pids from a counter, every `Spawn` answered
 /// with `Spawned` at once (as the real shell does), and every action kept.
 pub struct Harness {
@@ -81,24 +89,66 @@ pub struct Harness {
     pub actions: Vec<Action>,
     /// Names whose spawn should fail.
     pub unspawnable: Vec<String>,
+    /// The newest definition of each name, with its revision (the shell's
+    /// catalog, in miniature).
+    defs: HashMap<String, (ServiceSpec, u64)>,
+    next_revision: u64,
+    next_request: u64,
 }
 
 impl Harness {
     pub fn new(config: Config) -> Harness {
-        Harness {
-            sup: Supervisor::new(&config, 42),
+        let mut h = Harness {
+            sup: Supervisor::new(Vec::new(), settings(&config), 42),
             now: Instant::ZERO,
             next_pid: 100,
             actions: Vec::new(),
             unspawnable: Vec::new(),
-        }
+            defs: HashMap::new(),
+            next_revision: 0,
+            next_request: 0,
+        };
+        let defs = h.definitions(&config);
+        h.sup = Supervisor::new(defs, settings(&config), 42);
+        h
     }
 
     pub fn start(config: Config) -> Harness {
-        let mut h = Harness::new(config);
+        Harness::start_with(config, |_| {})
+    }
+
+    /// Start with each definition adjusted by `tweak` (for behaviour the
+    /// config cannot express yet, or to test the core alone).
+    pub fn start_with(config: Config, tweak: impl Fn(&mut Definition)) -> Harness {
+        let mut h = Harness::new(config.clone());
+        let mut defs = h.definitions(&config);
+        defs.iter_mut().for_each(tweak);
+        h.sup = Supervisor::new(defs, settings(&config), 42);
         let actions = h.sup.start(h.now);
         h.run(actions);
         h
+    }
+
+    /// Definitions for the core, with revisions as the shell assigns them.
+    pub fn definitions(&mut self, config: &Config) -> Vec<Definition> {
+        let mut defs = Vec::new();
+        for spec in &config.services {
+            let revision = match self.defs.get(&spec.name) {
+                Some((old, revision)) if old == spec => *revision,
+                _ => {
+                    self.next_revision += 1;
+                    self.next_revision
+                }
+            };
+            self.defs
+                .insert(spec.name.clone(), (spec.clone(), revision));
+            defs.push(Definition {
+                name: Arc::from(spec.name.as_str()),
+                revision,
+                behaviour: Behaviour::of(spec),
+            });
+        }
+        defs
     }
 
     /// Execute actions, answering spawns, until none are left.
@@ -159,21 +209,24 @@ impl Harness {
             .unwrap_or_default()
     }
 
-    pub fn state(&self, name: &str) -> StateName {
+    pub fn service(&self, name: &str) -> &Service {
         self.sup
             .get(self.id(name))
-            .map(|s| s.state.name())
             .expect("NOTE(unwrap): test names exist")
     }
 
+    pub fn state(&self, name: &str) -> StateName {
+        self.service(name).state.name()
+    }
+
     pub fn pid(&self, name: &str) -> Option<Pid> {
-        self.sup.get(self.id(name)).and_then(|s| s.state.pid())
+        self.service(name).state.pid()
     }
 
     pub fn run_id(&self, name: &str) -> RunId {
-        self.sup
-            .get(self.id(name))
-            .and_then(|s| s.state.run())
+        self.service(name)
+            .state
+            .run()
             .expect("NOTE(unwrap): the test expects a run")
     }
 
@@ -181,11 +234,116 @@ impl Harness {
     pub fn exit(&mut self, name: &str, status: ExitStatus) {
         let service = self.id(name);
         let run = self.run_id(name);
+        let pid = self
+            .pid(name)
+            .expect("NOTE(unwrap): the test expects a pid");
         self.event(Event::Exited {
             service,
             run,
+            pid,
             status,
         });
+    }
+
+    /// The readiness fd or log pattern of `name`'s current run fired.
+    pub fn ready(&mut self, name: &str) {
+        let (service, run) = (self.id(name), self.run_id(name));
+        self.event(Event::Ready { service, run });
+    }
+
+    pub fn probe(&mut self, name: &str, role: Role, ok: bool) {
+        let (service, run) = (self.id(name), self.run_id(name));
+        let message = if ok { "ok" } else { "connection refused" }.to_string();
+        self.event(Event::ProbeResult {
+            service,
+            run,
+            role,
+            ok,
+            message,
+        });
+    }
+
+    pub fn notify(&mut self, name: &str, from: Sender, notice: Notice) {
+        let service = self.id(name);
+        self.event(Event::Notified {
+            service,
+            from,
+            notice,
+        });
+    }
+
+    /// A command without waiting.
+    pub fn command(&mut self, command: Command) {
+        self.event(Event::Command {
+            request: None,
+            command,
+        });
+    }
+
+    /// A command whose answer is wanted; returns its request id.
+    pub fn ask(&mut self, command: Command) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.event(Event::Command {
+            request: Some(request),
+            command,
+        });
+        request
+    }
+
+    pub fn request_stop(&mut self, name: &str) {
+        let services = vec![self.id(name)];
+        self.command(Command::Stop {
+            services,
+            wait: false,
+        });
+    }
+
+    pub fn request_start(&mut self, name: &str) {
+        let services = vec![self.id(name)];
+        self.command(Command::Start {
+            services,
+            wait: false,
+        });
+    }
+
+    pub fn request_restart(&mut self, name: &str) {
+        let services = vec![self.id(name)];
+        self.command(Command::Restart {
+            services,
+            wait: false,
+        });
+    }
+
+    pub fn shutdown(&mut self) {
+        self.command(Command::Shutdown);
+    }
+
+    /// Apply a new config; returns what the reload did.
+    pub fn reload(&mut self, config: Config) -> ReloadPlan {
+        let services = self.definitions(&config);
+        let reload = Reload {
+            services,
+            settings: settings(&config),
+        };
+        let request = self.ask(Command::Reload(Box::new(reload)));
+        let mut plan = ReloadPlan::default();
+        self.actions.retain(|a| match a {
+            Action::Answer {
+                request: r,
+                answer: Answer::Reloaded(p),
+            } if *r == request => {
+                plan = p.clone();
+                false
+            }
+            _ => true,
+        });
+        plan
+    }
+
+    /// Take the actions recorded so far.
+    pub fn take(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
     }
 
     pub fn take_spawned(&mut self) -> Vec<String> {
@@ -198,24 +356,18 @@ impl Harness {
         self.signals(&actions)
     }
 
-    pub fn request_stop(&mut self, name: &str) {
-        let service = self.id(name);
-        self.event(Event::StopRequested { service });
-    }
-
-    pub fn request_start(&mut self, name: &str) {
-        let service = self.id(name);
-        self.event(Event::StartRequested { service });
-    }
-
-    pub fn request_restart(&mut self, name: &str) {
-        let service = self.id(name);
-        self.event(Event::RestartRequested { service });
-    }
-
-    /// Take the actions recorded so far.
-    pub fn take(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.actions)
+    /// The answers among the recorded actions (taking them; the other
+    /// actions stay recorded).
+    pub fn answers(&mut self) -> Vec<(RequestId, Answer)> {
+        let mut answers = Vec::new();
+        self.actions.retain(|a| match a {
+            Action::Answer { request, answer } => {
+                answers.push((*request, answer.clone()));
+                false
+            }
+            _ => true,
+        });
+        answers
     }
 
     /// Names of services spawned among `actions`, in order.
@@ -229,7 +381,8 @@ impl Harness {
             .collect()
     }
 
-    /// (name, signal) of every signal among `actions`, in order.
+    /// (name, signal) of every signal among `actions`, in order (not the
+    /// clearing of a group after an exit).
     pub fn signals(&self, actions: &[Action]) -> Vec<(String, Signal)> {
         actions
             .iter()
@@ -247,5 +400,12 @@ impl Harness {
             Action::Exit { code } => Some(*code),
             _ => None,
         })
+    }
+}
+
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        shutdown_timeout: config.shutdown_timeout,
+        exit_when_idle: config.exit_when_idle,
     }
 }

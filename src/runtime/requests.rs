@@ -1,23 +1,26 @@
-//! Control requests: what each `tend` client command does inside the loop.
+//! Control requests: what each `tend` client command turns into, and the
+//! core's answers turned into replies.
 //!
-//! Names are checked before anything is done, so a request naming an unknown
-//! service changes nothing and gets an error reply.
+//! Reads (`status`, `logs`) are answered here at once. Everything that changes
+//! something becomes a `Command` for the core, which answers it (at once, or
+//! once the services settled); the reply is built from that typed answer. Names
+//! are checked before anything is done, so a request naming an unknown service
+//! changes nothing and gets an error reply.
 
-use log::info;
-
-use super::Runtime;
+use super::actions::last_error;
 use super::control::ClientId;
 use super::status::service_status;
-use super::waiters::{Settle, Verb, Waiter, settle_all};
+use super::{Pending, Runtime};
 use crate::config::Signal;
-use crate::machine::{Event, ServiceId};
-use crate::protocol::{Reply, Request, SETTLE_TIMEOUT, ServiceStatus};
+use crate::machine::time::human;
+use crate::machine::{Answer, Command, Event, RequestId, ServiceId};
+use crate::protocol::{Reply, Request, ServiceStatus};
 
 impl Runtime {
     /// Answer one request (or a parse error) from a control client.
     pub(super) fn handle_request(&mut self, client: ClientId, request: Result<Request, String>) {
         let reply = match request {
-            Ok(request) => self.answer(client, request),
+            Ok(request) => self.take(client, request),
             Err(problem) => Some(Reply::error(problem)),
         };
         if let Some(reply) = reply {
@@ -31,45 +34,88 @@ impl Runtime {
         }
     }
 
-    /// The reply, or None when it is held back (a waiting start/stop/restart).
-    fn answer(&mut self, client: ClientId, request: Request) -> Option<Reply> {
-        Some(match request {
-            Request::Status { names } => match self.resolve(&names) {
-                Ok(ids) => self.status_reply(&ids),
-                Err(problem) => Reply::error(problem),
-            },
-            Request::Start { names, wait } => {
-                return self.act(client, &names, Verb::Start, wait);
-            }
-            Request::Stop { names, wait } => return self.act(client, &names, Verb::Stop, wait),
-            Request::Restart { names, wait } => {
-                return self.act(client, &names, Verb::Restart, wait);
-            }
-            Request::Signal { name, signal } => self.send_signal(&name, &signal),
-            Request::Reload => match self.reload() {
-                Ok(plan) => Reply {
-                    message: Some(plan.summary()),
-                    ..Reply::ok()
-                },
-                Err(problems) => Reply {
-                    problems,
-                    ..Reply::error(format!(
-                        "{} is invalid; nothing was changed",
-                        self.config_path.display()
-                    ))
-                },
-            },
-            Request::Shutdown => {
-                info!("shutdown requested");
-                self.feed(Event::ShutdownRequested);
-                Reply::ok()
+    /// The reply now, or `None` when the core will answer.
+    fn take(&mut self, client: ClientId, request: Request) -> Option<Reply> {
+        let (services, command) = match request {
+            Request::Status { names } => {
+                return Some(match self.resolve(&names) {
+                    Ok(ids) => self.status_reply(&ids),
+                    Err(problem) => Reply::error(problem),
+                });
             }
             Request::Logs {
                 name,
                 lines,
                 follow,
-            } => self.logs(client, &name, lines, follow),
-        })
+            } => return Some(self.logs(client, &name, lines, follow)),
+            Request::Start { names, wait }
+            | Request::Stop { names, wait }
+            | Request::Restart { names, wait }
+                if names.is_empty() =>
+            {
+                let _ = wait;
+                return Some(Reply::error("name at least one service"));
+            }
+            Request::Start { names, wait } => match self.resolve(&names) {
+                Ok(ids) => (
+                    ids.clone(),
+                    Command::Start {
+                        services: ids,
+                        wait,
+                    },
+                ),
+                Err(problem) => return Some(Reply::error(problem)),
+            },
+            Request::Stop { names, wait } => match self.resolve(&names) {
+                Ok(ids) => (
+                    ids.clone(),
+                    Command::Stop {
+                        services: ids,
+                        wait,
+                    },
+                ),
+                Err(problem) => return Some(Reply::error(problem)),
+            },
+            Request::Restart { names, wait } => match self.resolve(&names) {
+                Ok(ids) => (
+                    ids.clone(),
+                    Command::Restart {
+                        services: ids,
+                        wait,
+                    },
+                ),
+                Err(problem) => return Some(Reply::error(problem)),
+            },
+            Request::Signal { name, signal } => {
+                let signal = match Signal::parse(&signal) {
+                    Ok(signal) => signal,
+                    Err(e) => return Some(Reply::error(e.to_string())),
+                };
+                let Some(service) = self.sup.find(&name) else {
+                    return Some(Reply::error(format!("no such service: {name}")));
+                };
+                (vec![service], Command::Signal { service, signal })
+            }
+            Request::Reload => {
+                let id = self.request_id();
+                self.reload(Some((id, client)));
+                return None;
+            }
+            Request::Shutdown => (Vec::new(), Command::Shutdown),
+        };
+        let request = self.request_id();
+        self.requests.insert(request, Pending { client, services });
+        self.feed(Event::Command {
+            request: Some(request),
+            command,
+        });
+        None
+    }
+
+    fn request_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        id
     }
 
     /// Ids for `names` (all services when empty), or which name is unknown.
@@ -88,10 +134,9 @@ impl Runtime {
     }
 
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
-        let now = self.now();
         ids.iter()
             .filter_map(|id| self.sup.get(*id))
-            .map(|s| service_status(&self.sup, s, now))
+            .map(|s| service_status(&self.sup, s, self.now()))
             .collect()
     }
 
@@ -102,100 +147,67 @@ impl Runtime {
         }
     }
 
-    /// start/stop/restart: check every name, then act on each. With `wait`, the
-    /// reply is held until the services settle (see `waiters`).
-    fn act(&mut self, client: ClientId, names: &[String], verb: Verb, wait: bool) -> Option<Reply> {
-        if names.is_empty() {
-            return Some(Reply::error("name at least one service"));
-        }
-        let ids = match self.resolve(names) {
-            Ok(ids) => ids,
-            Err(problem) => return Some(Reply::error(problem)),
-        };
-        if self.sup.is_shutting_down() {
-            return Some(Reply::error("tend is shutting down"));
-        }
-        let before = if wait {
-            self.statuses(&ids)
-        } else {
-            Vec::new()
-        };
-        for &service in &ids {
-            self.feed(match verb {
-                Verb::Start => Event::StartRequested { service },
-                Verb::Stop => Event::StopRequested { service },
-                Verb::Restart => Event::RestartRequested { service },
-            });
-        }
-        if !wait {
-            return Some(self.status_reply(&ids));
-        }
-        self.waiters.push(Waiter {
-            client,
-            verb,
-            ids,
-            before,
-            deadline: std::time::Instant::now() + SETTLE_TIMEOUT,
-        });
-        self.states_changed = true; // check it at the end of this turn
-        None
-    }
-
-    /// Answer the waiters whose services settled, could not, or ran out of time.
-    /// Runs at the end of a loop turn, only when a state changed or a waiter's
-    /// deadline passed.
-    pub(super) fn answer_waiters(&mut self, now: std::time::Instant) {
-        let timed_out = self.waiters.iter().any(|w| w.deadline <= now);
-        if !std::mem::take(&mut self.states_changed) && !timed_out {
+    /// The core answered `request`: reply to its client.
+    pub(super) fn answer(&mut self, request: RequestId, answer: Answer) {
+        let Some(pending) = self.requests.remove(&request) else {
             return;
-        }
-        let waiters = std::mem::take(&mut self.waiters);
-        for waiter in waiters {
-            let services = self.statuses(&waiter.ids);
-            let reply = match settle_all(waiter.verb, &services, &waiter.before) {
-                Settle::Done => Reply {
-                    services: Some(services),
+        };
+        let services = (!pending.services.is_empty()).then(|| self.statuses(&pending.services));
+        let name = |id: ServiceId| {
+            self.sup
+                .get(id)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default()
+        };
+        let error = match answer {
+            Answer::Done => None,
+            Answer::Reloaded(plan) => {
+                let reply = Reply {
+                    message: Some(plan.summary()),
                     ..Reply::ok()
-                },
-                Settle::Failed(why) => Reply {
-                    services: Some(services),
-                    ..Reply::error(why)
-                },
-                Settle::Waiting if waiter.deadline <= now => Reply {
-                    services: Some(services),
-                    ..Reply::error(format!(
-                        "gave up waiting after {}s; see `tend status`",
-                        SETTLE_TIMEOUT.as_secs()
-                    ))
-                },
-                Settle::Waiting => {
-                    self.waiters.push(waiter);
-                    continue;
-                }
-            };
-            self.reply(waiter.client, &reply);
-        }
+                };
+                return self.reply(pending.client, &reply);
+            }
+            Answer::NotSettled { service, state } => {
+                let why = self.sup.get(service).and_then(last_error);
+                Some(match why {
+                    Some(why) => format!("{} is {state}: {why}", name(service)),
+                    None => format!("{} is {state}", name(service)),
+                })
+            }
+            Answer::Removed { name } => Some(format!("{name} was removed from the config")),
+            Answer::TimedOut { after } => Some(format!(
+                "gave up waiting after {}; see `tend status`",
+                human(after)
+            )),
+            Answer::NoProcess { service } => {
+                Some(format!("{} has no running process", name(service)))
+            }
+            Answer::ShuttingDown => Some("tend is shutting down".to_string()),
+        };
+        let reply = match error {
+            None => Reply {
+                services,
+                ..Reply::ok()
+            },
+            Some(error) => Reply {
+                services,
+                ..Reply::error(error)
+            },
+        };
+        self.reply(pending.client, &reply);
     }
 
-    fn send_signal(&mut self, name: &str, signal: &str) -> Reply {
-        let Some(id) = self.sup.find(name) else {
-            return Reply::error(format!("no such service: {name}"));
+    /// `tend reload` of a config that does not validate.
+    pub(super) fn reply_invalid_config(&mut self, client: ClientId, problems: Vec<String>) {
+        let reply = Reply {
+            problems,
+            ..Reply::error(format!(
+                "{} is invalid; nothing was changed",
+                self.config_path.display()
+            ))
         };
-        let signal = match Signal::parse(signal) {
-            Ok(signal) => signal,
-            Err(e) => return Reply::error(e.to_string()),
-        };
-        let Some(pid) = self.sup.get(id).and_then(|s| s.state.pid()) else {
-            return Reply::error(format!("{name} has no running process"));
-        };
-        info!(
-            "{name}: sending {signal} to process group {} (requested)",
-            pid.0
-        );
-        match super::sys::kill_group(pid.0, signal.0) {
-            Ok(()) => Reply::ok(),
-            Err(e) => Reply::error(format!("cannot signal {name}: {e}")),
-        }
+        self.reply(client, &reply);
     }
 
     fn logs(&mut self, client: ClientId, name: &str, lines: Option<usize>, follow: bool) -> Reply {
@@ -204,7 +216,7 @@ impl Runtime {
         };
         let recent = self
             .io
-            .get(id.0)
+            .get(&id)
             .map(|io| io.ring.last(lines))
             .unwrap_or_default();
         if follow && let Some(control) = &mut self.control {

@@ -2,6 +2,8 @@
 
 use crate::config::{ServiceType, Signal};
 use crate::machine::{ExitStatus, Instant, Service, Supervisor};
+
+use super::actions::last_error;
 use crate::protocol::ServiceStatus;
 
 /// The status of one service at `now`.
@@ -15,14 +17,15 @@ pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> Serv
         service.state,
         crate::machine::State::Stopped { completed: true }
     );
+    let b = &service.behaviour;
     ServiceStatus {
         name: service.name().to_string(),
         state: service.state.name().as_str().to_string(),
-        service_type: match service.spec.service_type {
+        service_type: match b.service_type {
             ServiceType::Longrun => "longrun".into(),
             ServiceType::Oneshot => "oneshot".into(),
         },
-        enabled: service.spec.enabled,
+        enabled: b.enabled,
         pid: service.state.pid().map(|p| p.0),
         uptime_secs: service
             .state
@@ -31,13 +34,13 @@ pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> Serv
         restarts: service.restarts,
         last_exit_code,
         last_signal,
-        last_error: service.last_error.clone(),
+        last_error: last_error(service),
         completed,
         next_start_in_secs: service
             .next_start_in(now)
             .map(|d| round_ms(d.as_secs_f64())),
         waiting_for: sup.waiting_for(service.id).map(str::to_string),
-        status_text: None,
+        status_text: service.status_text.clone(),
     }
 }
 

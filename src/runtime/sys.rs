@@ -75,10 +75,10 @@ pub fn kill_group(pgid: i32, signal: i32) -> io::Result<()> {
     check(unsafe { libc::kill(-pgid, signal) }).map(drop)
 }
 
-/// The pid of some exited child that is not reaped yet, without reaping it
-/// (`waitid(WNOWAIT)`): while it stays a zombie, its pid and process group id
-/// cannot be reused, so signalling its group is safe.
-pub fn peek_exited() -> io::Result<Option<i32>> {
+/// Some exited child that is not reaped yet, and how it ended, without
+/// reaping it (`waitid(WNOWAIT)`): while it stays a zombie, its pid and process
+/// group id cannot be reused, so signalling its group is safe.
+pub fn peek_exited() -> io::Result<Option<(i32, ExitStatus)>> {
     loop {
         // SAFETY: siginfo_t is plain old data; zeroed is a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -94,8 +94,15 @@ pub fn peek_exited() -> io::Result<Option<i32>> {
             }
         }
         // SAFETY: waitid filled `info` for a child event (or left si_pid 0).
-        let pid = unsafe { info.si_pid() };
-        return Ok((pid != 0).then_some(pid));
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let status = match info.si_code {
+            libc::CLD_EXITED => ExitStatus::Code(status),
+            _ => ExitStatus::Signal(status), // CLD_KILLED, CLD_DUMPED
+        };
+        return Ok(Some((pid, status)));
     }
 }
 

@@ -1,0 +1,322 @@
+//! Carrying out the core's orders: spawn, signal, probe, log, answer, forget.
+//!
+//! Each action is done as told; the only judgement here is a safety net the
+//! core already guarantees (never signal a pid that has been reaped). Spawns
+//! answer with events at once, and the actions those produce are carried out
+//! in turn, in order.
+
+use std::collections::VecDeque;
+
+use log::{debug, error, info, warn};
+use mio::unix::pipe::Receiver;
+
+use super::output::Stream;
+use super::render::{Change, Problem};
+use super::spawn::Spawned;
+use super::{Child, Runtime};
+use crate::config::{OutputMode, Probe, ServiceSpec, Signal};
+use crate::machine::{
+    Action, Event, Note, Notice, Pid, Process, Role, RunId, Sender, ServiceId, StateName,
+    Transition, Upward, Why,
+};
+
+impl Runtime {
+    /// Carry out the core's orders, and the orders that their events produce.
+    pub(super) fn execute(&mut self, actions: Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let events = match action {
+                Action::Spawn { service, run } => {
+                    // Spawns in a row (a start-up, a reload) go out as one batch.
+                    let mut batch = vec![(service, run)];
+                    while let Some(&Action::Spawn { service, run }) = queue.front() {
+                        batch.push((service, run));
+                        queue.pop_front();
+                    }
+                    self.spawn_all(&batch)
+                }
+                Action::Signal {
+                    service,
+                    run,
+                    process,
+                    signal,
+                } => {
+                    self.signal(service, run, process, signal);
+                    Vec::new()
+                }
+                Action::ClearGroup {
+                    service,
+                    run,
+                    process,
+                } => {
+                    if self.is_unreaped(service, run, process) {
+                        // Quietly: most groups are empty by then.
+                        let _ = super::sys::kill_group(process.pgid.0, libc::SIGKILL);
+                    }
+                    Vec::new()
+                }
+                Action::Probe { service, run, role } => self.probe(service, run, role),
+                Action::CancelProbe { service, role } => {
+                    if role == Role::Readiness
+                        && let Some(io) = self.io.get_mut(&service)
+                    {
+                        io.pattern = None;
+                    }
+                    Vec::new()
+                }
+                Action::Track { service, run, pid } => {
+                    self.children.insert(pid.0, Child { service, run });
+                    Vec::new()
+                }
+                Action::Transitioned(t) => self.transitioned(&t),
+                Action::Note(note) => {
+                    self.note(&note);
+                    Vec::new()
+                }
+                Action::Answer { request, answer } => {
+                    self.answer(request, answer);
+                    Vec::new()
+                }
+                Action::Forget { service } => {
+                    self.forget(service);
+                    Vec::new()
+                }
+                Action::Upward(up) => {
+                    debug!("upward: {up:?}");
+                    let _: Upward = up;
+                    Vec::new()
+                }
+                Action::Exit { code } => {
+                    self.exit = Some(code);
+                    Vec::new()
+                }
+            };
+            let now = self.now();
+            let raised: Vec<Event> = self.pending_events.drain(..).collect();
+            for event in events.into_iter().chain(raised) {
+                queue.extend(self.sup.handle(event, now));
+            }
+        }
+    }
+
+    /// The newest definition of a service.
+    fn spec_of(&self, service: ServiceId) -> Option<std::sync::Arc<ServiceSpec>> {
+        let name = self.sup.get(service)?.name.clone();
+        self.catalog.spec(&name).cloned()
+    }
+
+    /// Spawn these runs (in order, concurrently where the spawner can); one
+    /// event each.
+    fn spawn_all(&mut self, runs: &[(ServiceId, RunId)]) -> Vec<Event> {
+        let specs: Vec<Option<std::sync::Arc<ServiceSpec>>> = runs
+            .iter()
+            .map(|(service, _)| self.spec_of(*service))
+            .collect();
+        let known: Vec<&ServiceSpec> = specs.iter().flatten().map(|s| &**s).collect();
+        let mut results = self.spawner.spawn_all(&known).into_iter();
+        let mut events = Vec::with_capacity(runs.len());
+        for (&(service, run), spec) in runs.iter().zip(&specs) {
+            let outcome = match spec {
+                Some(spec) => match results.next() {
+                    Some(Ok(child)) => Ok((spec, child)),
+                    Some(Err(e)) => {
+                        error!("{}: cannot spawn {:?}: {e}", spec.name, spec.command);
+                        Err(e.to_string())
+                    }
+                    None => Err("not spawned".to_string()),
+                },
+                None => Err("no definition".to_string()),
+            };
+            events.push(match outcome {
+                Ok((spec, child)) => self.spawned(service, run, spec, child),
+                Err(error) => Event::SpawnFailed {
+                    service,
+                    run,
+                    error,
+                },
+            });
+        }
+        events
+    }
+
+    /// Take a new child in: its pid and its output pipes.
+    fn spawned(
+        &mut self,
+        service: ServiceId,
+        run: RunId,
+        spec: &ServiceSpec,
+        child: Spawned,
+    ) -> Event {
+        self.children.insert(child.pid, Child { service, run });
+        let io = self.io.entry(service).or_default();
+        io.stderr_level = Some(spec.stderr_level);
+        if spec.output == OutputMode::Log {
+            if let Some(out) = child.stdout {
+                self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
+            }
+            if let Some(err) = child.stderr {
+                self.add_pipe(service, run, Stream::Stderr, Receiver::from(err));
+            }
+        }
+        Event::Spawned {
+            service,
+            run,
+            pid: Pid(child.pid),
+        }
+    }
+
+    /// The core never orders a signal after the exit; this checks anyway,
+    /// because a pid that has been reaped may belong to someone else by now.
+    fn is_unreaped(&self, service: ServiceId, run: RunId, process: Process) -> bool {
+        self.children
+            .get(&process.pid.0)
+            .is_some_and(|c| c.service == service && c.run == run)
+    }
+
+    fn signal(&mut self, service: ServiceId, run: RunId, process: Process, signal: Signal) {
+        if !self.is_unreaped(service, run, process) {
+            debug!("not signalling {}: already reaped", process.pgid.0);
+            return;
+        }
+        let name = self
+            .sup
+            .get(service)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        let group = process.pgid.0;
+        if signal == Signal::KILL {
+            warn!("{name}: sending SIGKILL to process group {group}");
+        } else if signal != Signal::CONT {
+            info!("{name}: sending {signal} to process group {group}");
+        }
+        if let Err(e) = super::sys::kill_group(group, signal.0) {
+            debug!("{name}: kill({}, {signal}): {e}", -group);
+        }
+    }
+
+    /// Start a check (or start watching for readiness). Until the probe runner
+    /// exists, checks that tend cannot run yet pass at once (README says which).
+    fn probe(&mut self, service: ServiceId, run: RunId, role: Role) -> Vec<Event> {
+        let Some(spec) = self.spec_of(service) else {
+            return Vec::new();
+        };
+        let probe = match role {
+            Role::Readiness => spec.readiness.clone(),
+            Role::Liveness => spec.liveness.as_ref().map(|l| l.probe.clone()),
+        };
+        match probe {
+            Some(Probe::Log { pattern }) => {
+                let io = self.io.entry(service).or_default();
+                io.pattern = Some((run, pattern));
+                Vec::new()
+            }
+            Some(Probe::Fd { .. }) => {
+                warn!(
+                    "{}: this readiness type is not supported yet; treating the service as ready",
+                    spec.name
+                );
+                vec![Event::Ready { service, run }]
+            }
+            Some(Probe::Exec { .. } | Probe::Tcp { .. } | Probe::Http { .. }) => {
+                if role == Role::Readiness {
+                    warn!(
+                        "{}: this readiness type is not supported yet; treating the service as ready",
+                        spec.name
+                    );
+                }
+                let message = "not checked (not supported yet)".to_string();
+                vec![Event::ProbeResult {
+                    service,
+                    run,
+                    role,
+                    ok: true,
+                    message,
+                }]
+            }
+            Some(Probe::Notify { .. }) | None => Vec::new(),
+        }
+    }
+
+    fn transitioned(&mut self, t: &Transition) -> Vec<Event> {
+        let line = Change(t).to_string();
+        match t.to {
+            StateName::Failed => error!("{line}"),
+            StateName::Restarting => warn!("{line}"),
+            StateName::Pending
+            | StateName::Starting
+            | StateName::Running
+            | StateName::Stopping
+            | StateName::Stopped => info!("{line}"),
+        }
+        // Until the notify socket exists: a notify service counts as ready.
+        let notify = self
+            .spec_of(t.service)
+            .is_some_and(|s| matches!(s.readiness, Some(Probe::Notify { .. })));
+        match (t.to, &t.why, t.pid) {
+            (StateName::Starting, Why::Spawned, Some(pid)) if notify => {
+                warn!(
+                    "{}: this readiness type is not supported yet; treating the service as ready",
+                    t.name
+                );
+                let from = Sender {
+                    pid,
+                    pgid: Some(pid),
+                };
+                let notice = Notice {
+                    ready: true,
+                    ..Notice::default()
+                };
+                vec![Event::Notified {
+                    service: t.service,
+                    from,
+                    notice,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn note(&self, note: &Note) {
+        let name = |id: &ServiceId| {
+            self.sup
+                .get(*id)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default()
+        };
+        match note {
+            Note::NotifyRejected { service, pid } => warn!(
+                "{}: ignored a notify message from pid {}, which is not part of the service",
+                name(service),
+                pid.0
+            ),
+            Note::NotifyStopping { service } => info!("{}: says it is stopping", name(service)),
+            Note::MainPid { service, pid } => {
+                info!("{}: main process is now pid {}", name(service), pid.0)
+            }
+            Note::MainPidRejected { service, pid } => warn!(
+                "{}: ignored MAINPID={}: not in the service's process group",
+                name(service),
+                pid.0
+            ),
+            Note::Reloaded(plan) => info!("reload: {}", plan.summary()),
+            Note::Terminating { again: false } => info!("termination signal: shutting down"),
+            Note::Terminating { again: true } => {
+                warn!("second termination signal: killing what is left")
+            }
+        }
+    }
+
+    /// A removed service is gone: close what it held.
+    fn forget(&mut self, service: ServiceId) {
+        if let Some(io) = self.io.remove(&service) {
+            for token in io.pipes {
+                self.close_pipe(token);
+            }
+        }
+    }
+}
+
+/// `last_error` text of a service, for status and answers.
+pub(super) fn last_error(service: &crate::machine::Service) -> Option<String> {
+    service.last_error.as_ref().map(|f| Problem(f).to_string())
+}
