@@ -36,7 +36,7 @@ use mio::unix::SourceFd;
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::{Config, OutputMode, Probe, ServiceSpec, Signal};
+use crate::config::{Config, OutputMode, Readiness, ServiceSpec, Signal};
 use crate::logging::LogSink;
 use crate::machine::{
     Action, Event, ExitStatus, Instant, Pid, RunId, ServiceId, State, Supervisor, Transition,
@@ -428,12 +428,8 @@ impl Runtime {
             return;
         }
         match probe {
-            Probe::Log { .. } => {}
-            Probe::Notify { .. }
-            | Probe::Fd { .. }
-            | Probe::Exec { .. }
-            | Probe::Tcp { .. }
-            | Probe::Http { .. } => {
+            Readiness::Log { .. } => {}
+            Readiness::Notify { .. } | Readiness::Fd { .. } | Readiness::Check(_) => {
                 warn!(
                     "{}: this readiness type is not supported yet; treating the service as ready",
                     t.name
@@ -731,11 +727,9 @@ impl LineSink<'_> {
             return;
         };
         if service.spec.output == OutputMode::Log {
-            let level = match self.stream {
-                Stream::Stdout => log::Level::Info,
-                Stream::Stderr => service.spec.stderr_level,
-            };
-            self.log.service_lines(level, service.name(), lines);
+            // Both streams at Info until the log records carry the stream (SPEC §7).
+            self.log
+                .service_lines(log::Level::Info, service.name(), lines);
         }
         if let Some(io) = self.io.get_mut(self.service.0) {
             io.ring.push(self.stream, lines);
@@ -749,7 +743,7 @@ impl LineSink<'_> {
                 control.push_line(self.registry, service.name(), &line);
             }
         }
-        if let (Some(Probe::Log { pattern }), State::Starting { run, .. }) =
+        if let (Some(Readiness::Log { pattern }), State::Starting { run, .. }) =
             (&service.spec.readiness, &service.state)
             && *run == self.run
             && lines.iter().any(|text| text.contains(pattern.as_str()))
