@@ -79,16 +79,33 @@ fn run(path: &Path) -> i32 {
     }
 }
 
-/// `tend check`: validate and report every problem.
+/// `tend check`: validate, then run the start-time checks (SPEC §2), and report
+/// every problem (exit 2) and every warning (exit stays 0).
 fn check(path: &Path) -> i32 {
     match config::load(path) {
         Ok(config) => {
-            println!(
-                "{}: ok ({} services)",
-                path.display(),
-                config.services.len()
+            for w in &config.warnings {
+                eprintln!("tend: warning: {w}");
+            }
+            let problems = config::preflight(&config);
+            if problems.is_empty() {
+                println!(
+                    "{}: ok ({} services)",
+                    path.display(),
+                    config.services.len()
+                );
+                return 0;
+            }
+            let n = problems.len();
+            let s = if n == 1 { "" } else { "s" };
+            eprintln!(
+                "tend: {} is valid, but {n} problem{s} would fail services at start:",
+                path.display()
             );
-            0
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            2
         }
         Err(errors) => {
             print_problems(path, &errors);

@@ -2,13 +2,15 @@
 //! executable regular file `D` is a service named `D`; `D/service.json` adjusts it.
 //!
 //! Reads the folder only; it starts nothing. Unusable subfolders are skipped.
+//! Relative paths in a `service.json` are resolved against its folder.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::ServiceSpec;
+use super::checker::Checker;
 use super::raw;
-use super::validate::{Checker, Discovered, check_service};
+use super::validate::{Discovered, check_service};
 
 /// Scan `dir`; returns (path for messages, spec) in name order.
 pub(super) fn scan(c: &mut Checker, dir: &Path) -> Vec<(String, ServiceSpec)> {
@@ -69,7 +71,8 @@ fn discover_one(c: &mut Checker, dir: &Path, name: &str) -> Option<(String, Serv
             return None;
         }
     };
-    let mut spec = check_service(c, &path, &value, Some(discovered))?;
+    // Relative paths in a service.json are relative to its own folder.
+    let mut spec = check_service(c, &path, &value, Some(discovered), Some(&folder))?;
     if spec.name != name {
         c.error(
             format!("{path}.name"),

@@ -4,7 +4,7 @@
 //! Iterative (an explicit stack), so a long dependency chain in user input cannot
 //! overflow the stack.
 
-use super::validate::Checker;
+use super::checker::Checker;
 use super::{Condition, ServiceSpec, ServiceType};
 
 /// Check the dependencies of `services` (each with the path it was read at).

@@ -82,9 +82,11 @@ impl Value {
     }
 }
 
-/// Parse JSON text; a syntax error is reported with its line and column.
+/// Parse JSON text (comments and trailing commas allowed, see [`super::jsonc`]);
+/// a syntax error is reported with its line and column in `text`.
 pub fn parse(text: &str) -> Result<Value, ConfigError> {
-    serde_json::from_str(text).map_err(|e| {
+    let text = super::jsonc::strip(text)?;
+    serde_json::from_str(&text).map_err(|e| {
         let message = e.to_string();
         // serde_json appends " at line L column C"; we put the place first.
         let problem = match message.rfind(" at line ") {
@@ -185,6 +187,18 @@ mod tests {
             "{}",
             e.problem
         );
+    }
+
+    #[test]
+    fn comments_and_trailing_commas_keep_error_places() {
+        let text = "{\n  // a comment, with \"quotes\"\n  \"a\": [1, 2,], /* x */\n  \"b\" 2\n}";
+        let e = parse(text).expect_err("invalid");
+        assert_eq!(e.path, "line 4, column 7");
+        let ok = parse("{\"a\": [1, 2,], /* x */ \"b\": {\"c\": 1,},}").expect("valid");
+        let Value::Object(entries) = ok else {
+            panic!("object")
+        };
+        assert_eq!(entries.len(), 2);
     }
 
     #[test]

@@ -4,34 +4,64 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Parse a duration string: a number with a unit `ms`, `s`, `m` or `h`
-/// (`"250ms"`, `"1.5s"`, `"5m"`, `"1h"`). Bare numbers are handled by the caller
-/// (as seconds) because they arrive as JSON numbers.
+/// The longest duration accepted anywhere (100 years): far beyond any real
+/// timeout, and small enough that `Instant + duration` can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parse a duration string: a plain number of seconds (`"1.5"`), or one or more
+/// numbers each with a unit `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"1m30s"`,
+/// `"1h2m3.5s"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "s" | "" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("unknown unit {unit:?}")),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{number:?} is not a number"))?;
-    seconds(value * scale)
+    if text.is_empty() {
+        return Err("empty".into());
+    }
+    if let Ok(plain) = text.parse::<f64>()
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        return seconds(plain);
+    }
+    let mut total = 0.0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        let unit_len = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "" => return Err(format!("a unit is missing after {number:?}")),
+            _ => return Err(format!("unknown unit {unit:?}")),
+        };
+        if number.is_empty() {
+            return Err(format!("a number is missing before {unit:?}"));
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{number:?} is not a number"))?;
+        total += value * scale;
+        rest = after;
+    }
+    seconds(total)
 }
 
-/// A non-negative, finite number of seconds as a `Duration`.
+/// A non-negative, finite number of seconds up to [`MAX_DURATION`].
 pub fn seconds(value: f64) -> Result<Duration, String> {
     if !value.is_finite() || value < 0.0 {
         return Err("must be a non-negative number of seconds".into());
     }
-    Duration::try_from_secs_f64(value).map_err(|_| "too large".into())
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err("too large (at most 100 years)".into()),
+    }
 }
 
 /// Parse a size string: digits with an optional `K`, `M` or `G` (powers of 1024;
@@ -55,6 +85,71 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     value
         .checked_mul(1u64 << shift)
         .ok_or_else(|| "too large".to_string())
+}
+
+/// The period `cpu.max` gets from a percentage: 100 ms, the kernel's default.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// `cpu_max`: a share of one CPU as a percentage (`"50%"`, `"250%"` for two and
+/// a half CPUs, `"12.5%"`), or the kernel's own `"QUOTA PERIOD"` in
+/// microseconds (`"50000 100000"`). `Ok(None)` for `"max"` (no limit).
+/// The quota must be at least 1 ms (the kernel's minimum, so at least 1%).
+pub fn parse_cpu_max(text: &str) -> Result<Option<super::CpuMax>, String> {
+    let text = text.trim();
+    if text == "max" {
+        return Ok(None);
+    }
+    let (quota_us, period_us) = if let Some(percent) = text.strip_suffix('%') {
+        let p: f64 = percent
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p: &f64| p.is_finite() && *p > 0.0 && *p <= 100_000.0)
+            .ok_or_else(|| format!("{percent:?} is not a percentage above 0"))?;
+        (
+            (p * CPU_PERIOD_US as f64 / 100.0).round() as u64,
+            CPU_PERIOD_US,
+        )
+    } else if let Some((quota, period)) = text.split_once(' ') {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{s:?} is not a whole number of microseconds"))
+        };
+        (number(quota)?, number(period)?)
+    } else {
+        return Err("expected a percentage such as \"50%\"".into());
+    };
+    if !(1000..=1_000_000).contains(&period_us) {
+        return Err("the period must be 1000 to 1000000 microseconds".into());
+    }
+    if quota_us < 1000 {
+        return Err("the quota must be at least 1000 microseconds (1%)".into());
+    }
+    if quota_us > 1_000_000_000 {
+        return Err("the quota is too large".into());
+    }
+    Ok(Some(super::CpuMax {
+        quota_us,
+        period_us,
+    }))
+}
+
+/// 64 hexadecimal digits (either case) → the 32 bytes of a SHA-256.
+pub fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return Err(format!("has {} characters, not 64", text.chars().count()));
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16);
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(hi), Some(lo)) => out[i] = (hi * 16 + lo) as u8,
+            _ => return Err("holds a character that is not a hexadecimal digit".into()),
+        }
+    }
+    Ok(out)
 }
 
 /// A signal number, shown by name.
@@ -150,6 +245,15 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("1h2m3.5s"),
+            Ok(Duration::from_millis(3_723_500))
+        );
+        assert_eq!(parse_duration("2s500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration(" 5m "), Ok(Duration::from_secs(300)));
     }
 
     #[test]
@@ -164,6 +268,15 @@ mod tests {
             "ms",
             "99999999999999999999999h",
             "1 2s",
+            "1m 30s",
+            "1m30",
+            "m30s",
+            "1.2.3s",
+            "1sec",
+            "1S",
+            "36500000d",
+            ".",
+            "s1",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
@@ -184,6 +297,53 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
         assert!(parse_size("17179869184G").is_err(), "overflow");
+    }
+
+    #[test]
+    fn cpu_max() {
+        let cpu = |q, p| {
+            Ok(Some(crate::config::CpuMax {
+                quota_us: q,
+                period_us: p,
+            }))
+        };
+        assert_eq!(parse_cpu_max("50%"), cpu(50_000, 100_000));
+        assert_eq!(parse_cpu_max("250%"), cpu(250_000, 100_000));
+        assert_eq!(parse_cpu_max("12.5%"), cpu(12_500, 100_000));
+        assert_eq!(parse_cpu_max("1%"), cpu(1_000, 100_000));
+        assert_eq!(parse_cpu_max("20000 50000"), cpu(20_000, 50_000));
+        assert_eq!(parse_cpu_max("max"), Ok(None));
+        for bad in [
+            "",
+            "50",
+            "0%",
+            "-5%",
+            "0.5%",
+            "x%",
+            "NaN%",
+            "inf%",
+            "1e9%",
+            "500 100000",
+            "50000 10",
+            "50000 x",
+            "%",
+            "50 %%",
+        ] {
+            assert!(parse_cpu_max(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sha256() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let bytes = parse_sha256(hex).expect("valid");
+        assert_eq!(bytes[0], 0xe3);
+        assert_eq!(bytes[31], 0x55);
+        assert_eq!(parse_sha256(&hex.to_uppercase()), Ok(bytes));
+        assert!(parse_sha256(&hex[1..]).is_err());
+        assert!(parse_sha256(&format!("{}g", &hex[1..])).is_err());
+        assert!(parse_sha256(&format!("{}é", &hex[2..])).is_err());
+        assert!(parse_sha256("").is_err());
     }
 
     #[test]

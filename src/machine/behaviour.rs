@@ -9,9 +9,7 @@
 
 use std::time::Duration;
 
-use crate::config::{
-    Condition, Dependency, Probe, RestartPolicy, ServiceSpec, ServiceType, Signal,
-};
+use crate::config::{self, Condition, Dependency, RestartPolicy, ServiceSpec, ServiceType, Signal};
 
 /// The decision-relevant part of a service definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,27 +66,20 @@ impl Behaviour {
             // A oneshot's readiness is its successful exit.
             _ if oneshot => Readiness::None,
             None => Readiness::None,
-            Some(Probe::Notify { .. }) => Readiness::Notify,
-            Some(Probe::Fd { .. } | Probe::Log { .. }) => Readiness::Reported,
-            Some(
-                Probe::Exec { interval, .. }
-                | Probe::Tcp { interval, .. }
-                | Probe::Http { interval, .. },
-            ) => Readiness::Checked {
-                interval: *interval,
+            Some(config::Readiness::Notify { .. }) => Readiness::Notify,
+            Some(config::Readiness::Fd { .. } | config::Readiness::Log { .. }) => {
+                Readiness::Reported
+            }
+            Some(config::Readiness::Check(check)) => Readiness::Checked {
+                interval: check.interval,
             },
         };
-        let liveness = spec.liveness.as_ref().and_then(|l| match &l.probe {
-            Probe::Exec { interval, .. }
-            | Probe::Tcp { interval, .. }
-            | Probe::Http { interval, .. } => Some(Liveness {
-                interval: *interval,
-                failures: l.failures.max(1),
-            }),
-            Probe::Notify { .. } | Probe::Fd { .. } | Probe::Log { .. } => None,
+        let liveness = spec.liveness.as_ref().map(|l| Liveness {
+            interval: l.check.interval,
+            failures: l.failures.max(1),
         });
         let watchdog = match &spec.readiness {
-            Some(Probe::Notify { watchdog }) if !oneshot => *watchdog,
+            Some(config::Readiness::Notify { watchdog }) if !oneshot => *watchdog,
             _ => None,
         };
         Behaviour {
@@ -105,7 +96,7 @@ impl Behaviour {
             liveness: if oneshot { None } else { liveness },
             watchdog,
             timeout_start: spec.timeout_start,
-            min_uptime: Duration::ZERO,
+            min_uptime: spec.min_uptime,
             stop_signal: spec.stop_signal,
             timeout_stop: spec.timeout_stop,
             critical: spec.critical,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::tests_support::*;
 use super::*;
-use crate::config::{Condition, Probe, RestartPolicy, Signal};
+use crate::config::{Condition, Readiness, RestartPolicy, Signal};
 
 pub(super) const TERM: Signal = Signal::TERM;
 pub(super) const KILL: Signal = Signal::KILL;
@@ -27,7 +27,7 @@ pub(super) fn named(v: &[(String, Signal)]) -> Vec<(&str, Signal)> {
 
 pub(super) fn log_ready(name: &str) -> crate::config::ServiceSpec {
     let mut s = spec(name);
-    s.readiness = Some(Probe::Log {
+    s.readiness = Some(Readiness::Log {
         pattern: "up".into(),
     });
     s

@@ -3,53 +3,20 @@
 //! Test fixtures for the core: service specs with SPEC defaults and a harness
 //! that plays the shell with a fake clock and fake pids.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::*;
-use crate::config::{
-    Condition, Config, Dependency, Limits, OutputMode, RestartPolicy, ServiceSpec, ServiceType,
-};
+use crate::config::{Condition, Config, Dependency, ServiceSpec};
 
 /// A longrun service with every SPEC §2 default.
 pub fn spec(name: &str) -> ServiceSpec {
-    ServiceSpec {
-        name: name.to_string(),
-        command: vec!["/bin/sleep".into(), "1000".into()],
-        service_type: ServiceType::Longrun,
-        enabled: true,
-        working_dir: None,
-        environment: BTreeMap::new(),
-        inherit_environment: true,
-        restart_policy: RestartPolicy::Always,
-        success_exit_codes: vec![0],
-        max_retries: 10,
-        retry_window: Duration::from_secs(60),
-        retry_delay: Duration::from_secs(1),
-        max_retry_delay: Duration::from_secs(30),
-        dependencies: Vec::new(),
-        readiness: None,
-        liveness: None,
-        timeout_start: Duration::from_secs(60),
-        stop_signal: Signal::TERM,
-        timeout_stop: Duration::from_secs(10),
-        output: OutputMode::Log,
-        stderr_level: log::Level::Error,
-        user: None,
-        group: None,
-        limits: Limits::default(),
-        critical: false,
-    }
+    ServiceSpec::new(name, vec!["/bin/sleep".into(), "1000".into()])
 }
 
 /// A oneshot with the oneshot defaults.
 pub fn oneshot(name: &str) -> ServiceSpec {
-    ServiceSpec {
-        service_type: ServiceType::Oneshot,
-        restart_policy: RestartPolicy::OnFailure,
-        ..spec(name)
-    }
+    ServiceSpec::oneshot(name, vec!["/bin/sleep".into(), "1000".into()])
 }
 
 pub fn dep(service: &str, condition: Condition) -> Dependency {
@@ -60,15 +27,7 @@ pub fn dep(service: &str, condition: Condition) -> Dependency {
 }
 
 pub fn config(services: Vec<ServiceSpec>) -> Config {
-    Config {
-        log_level: log::LevelFilter::Info,
-        log_file: None,
-        control_socket: None,
-        shutdown_timeout: Duration::from_secs(30),
-        services_dir: None,
-        exit_when_idle: false,
-        services,
-    }
+    Config::new(services)
 }
 
 use crate::config::Signal;

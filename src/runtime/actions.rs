@@ -14,7 +14,7 @@ use super::output::Stream;
 use super::render::{Change, Problem};
 use super::spawn::Spawned;
 use super::{Child, Runtime};
-use crate::config::{OutputMode, Probe, ServiceSpec, Signal};
+use crate::config::{CheckKind, OutputMode, Readiness, ServiceSpec, Signal};
 use crate::machine::{
     Action, Event, Note, Notice, Pid, Process, Role, RunId, Sender, ServiceId, StateName,
     Transition, Upward, Why,
@@ -148,8 +148,6 @@ impl Runtime {
         child: Spawned,
     ) -> Event {
         self.children.insert(child.pid, Child { service, run });
-        let io = self.io.entry(service).or_default();
-        io.stderr_level = Some(spec.stderr_level);
         if spec.output == OutputMode::Log {
             if let Some(out) = child.stdout {
                 self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
@@ -202,28 +200,32 @@ impl Runtime {
         };
         let probe = match role {
             Role::Readiness => spec.readiness.clone(),
-            Role::Liveness => spec.liveness.as_ref().map(|l| l.probe.clone()),
+            Role::Liveness => spec
+                .liveness
+                .as_ref()
+                .map(|l| Readiness::Check(l.check.clone())),
         };
         match probe {
-            Some(Probe::Log { pattern }) => {
+            Some(Readiness::Log { pattern }) => {
                 let io = self.io.entry(service).or_default();
                 io.pattern = Some((run, pattern));
                 Vec::new()
             }
-            Some(Probe::Fd { .. }) => {
+            Some(Readiness::Fd { .. }) => {
                 warn!(
                     "{}: this readiness type is not supported yet; treating the service as ready",
                     spec.name
                 );
                 vec![Event::Ready { service, run }]
             }
-            Some(Probe::Exec { .. } | Probe::Tcp { .. } | Probe::Http { .. }) => {
+            Some(Readiness::Check(check)) => {
                 if role == Role::Readiness {
                     warn!(
                         "{}: this readiness type is not supported yet; treating the service as ready",
                         spec.name
                     );
                 }
+                let _: &CheckKind = &check.kind;
                 let message = "not checked (not supported yet)".to_string();
                 vec![Event::ProbeResult {
                     service,
@@ -233,7 +235,7 @@ impl Runtime {
                     message,
                 }]
             }
-            Some(Probe::Notify { .. }) | None => Vec::new(),
+            Some(Readiness::Notify { .. }) | None => Vec::new(),
         }
     }
 
@@ -251,7 +253,7 @@ impl Runtime {
         // Until the notify socket exists: a notify service counts as ready.
         let notify = self
             .spec_of(t.service)
-            .is_some_and(|s| matches!(s.readiness, Some(Probe::Notify { .. })));
+            .is_some_and(|s| matches!(s.readiness, Some(Readiness::Notify { .. })));
         match (t.to, &t.why, t.pid) {
             (StateName::Starting, Why::Spawned, Some(pid)) if notify => {
                 warn!(

@@ -79,8 +79,6 @@ struct ServiceIo {
     pipes: VecDeque<Token>,
     /// The `log` readiness pattern, while the core wants it watched for `run`.
     pattern: Option<(RunId, String)>,
-    /// The level of stderr lines in tend's log.
-    stderr_level: Option<log::Level>,
 }
 
 /// A process the shell reports the exit of.
@@ -221,6 +219,9 @@ impl Runtime {
         );
         if let Some(control) = &self.control {
             info!("control socket at {}", control.path().display());
+        }
+        for w in &self.config.warnings {
+            warn!("{}: {w}", self.config_path.display());
         }
         self.clock.tick();
         // Children may predate us (exec'ed into by a shell): reap them now.
@@ -406,6 +407,9 @@ impl Runtime {
             }
         };
         log::set_max_level(crate::logging::effective_level(config.log_level));
+        for w in &config.warnings {
+            warn!("reload: {w}");
+        }
         if config.log_file != self.config.log_file
             && let Err(e) = self.log.set_file(config.log_file.as_deref())
         {

@@ -170,11 +170,10 @@ impl LineSink<'_> {
         let Some(io) = self.io.as_deref_mut() else {
             return;
         };
-        let level = match self.stream {
-            Stream::Stdout => log::Level::Info,
-            Stream::Stderr => io.stderr_level.unwrap_or(log::Level::Error),
-        };
-        self.log.service_lines(level, service.name(), lines);
+        // Service output is never filtered by log_level, nor shown as an
+        // error for coming from stderr (the stream is in the record).
+        self.log
+            .service_lines(log::Level::Info, service.name(), lines);
         io.ring.push(self.stream, lines);
         if let Some(control) = self.control.as_mut().filter(|c| c.has_followers()) {
             for text in lines.iter() {

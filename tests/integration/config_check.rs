@@ -65,8 +65,8 @@ fn run_refuses_a_bad_config_and_starts_nothing() {
         .expect("run tend");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("services[1].timeout_stop"), "{stderr}");
-    assert!(stderr.contains("services[1].colour"), "{stderr}");
+    assert!(stderr.contains("services[1] (b).timeout_stop"), "{stderr}");
+    assert!(stderr.contains("services[1] (b).colour"), "{stderr}");
     assert!(!marker.exists());
 }
 
@@ -77,4 +77,77 @@ fn usage_errors_exit_2() {
     let out = Command::new(TEND).arg("--version").output().expect("run");
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("tend "));
+}
+
+#[test]
+fn check_runs_the_start_time_checks() {
+    let dir = TestDir::new("preflight");
+    let config = json!({"services": [
+        {"name": "ok", "command": ["/bin/true"]},
+        {"name": "web", "command": ["no-such-program-tend"], "user": "no-such-user-tend",
+         "working_dir": "missing-dir", "env_file": "missing.env"},
+    ]});
+    let path = dir.write("config.json", &config.to_string());
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().skip(1).map(str::trim_start).collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0] == "services[1] (web).user: no such user: no-such-user-tend",
+        "{stderr}"
+    );
+    let missing = dir.join("missing-dir").display().to_string();
+    assert!(
+        lines[1].starts_with(&format!("services[1] (web).working_dir: {missing}")),
+        "relative to the config file's folder: {stderr}"
+    );
+    assert!(
+        lines[2].starts_with("services[1] (web).env_file: env_file "),
+        "{stderr}"
+    );
+    // With the folder and the file there, only the command is left.
+    std::fs::create_dir(dir.join("missing-dir")).expect("mkdir");
+    dir.write("missing.env", "# fine\nA=1\n");
+    let config = json!({"services": [
+        {"name": "web", "command": ["no-such-program-tend"],
+         "working_dir": "missing-dir", "env_file": "missing.env"},
+    ]});
+    let path = dir.write("config.json", &config.to_string());
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "services[0] (web).command[0]: \"no-such-program-tend\" was not found in PATH"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_accepts_comments_relative_paths_and_prints_warnings() {
+    let dir = TestDir::new("jsonc");
+    std::fs::create_dir(dir.join("app")).expect("mkdir");
+    std::fs::create_dir(dir.join("services")).expect("mkdir");
+    dir.write("app/run", "#!/bin/sh\nexec sleep 1000\n");
+    std::fs::set_permissions(
+        dir.join("app/run"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    dir.write("app.env", "PATH=/bin:/usr/bin\n");
+    let text = r#"// a commented config
+{
+  "services_dir": "services", /* empty: a warning, not an error */
+  "services": [
+    {"name": "app", "command": ["./run"], "working_dir": "app", "env_file": "app.env",},
+  ],
+}"#;
+    let path = dir.write("config.json", text);
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok (1 services)"), "{stdout}");
+    assert!(
+        stderr.contains("tend: warning: services_dir: ") && stderr.contains("holds no service"),
+        "{stderr}"
+    );
 }

@@ -278,7 +278,7 @@ fn reload_applies_the_four_cases_and_keeps_unchanged_pids() {
     );
     let (code, _, err) = tend.client(&["reload"]);
     assert_eq!(code, 1);
-    assert!(err.contains("services[0].command"), "{err}");
+    assert!(err.contains("services[0] (keep).command"), "{err}");
     assert!(err.contains("services[1]"), "{err}");
     assert_eq!(tend.service_pid("keep"), keep);
     assert_eq!(tend.state("add"), "running");
@@ -307,7 +307,8 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     let dir = TestDir::new("reloadtop");
     let path = dir.write(
         "config.json",
-        &json!({"control_socket": dir.socket(), "services": [sleeper("a")]}).to_string(),
+        &json!({"control_socket": dir.socket(), "log_level": "warn", "services": [sleeper("a")]})
+            .to_string(),
     );
     let tend = Tend::start_with(&dir, &path, &[]);
     tend.wait_state("a", "running");
@@ -315,9 +316,8 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     let moved = dir.join("moved.sock").display().to_string();
     dir.write(
         "config.json",
-        &json!({"control_socket": moved, "log_level": "debug", "services": [sleeper("a"),
-            {"name": "talker", "command": ["/bin/sh", "-c", "echo hello >&2; exec sleep 1000"],
-             "stderr_level": "debug"}]})
+        &json!({"control_socket": moved, "log_level": "info", "services": [sleeper("a"),
+            {"name": "talker", "command": ["/bin/sh", "-c", "echo hello >&2; exec sleep 1000"]}]})
         .to_string(),
     );
     let (code, out, err) = tend.client(&["reload"]);
@@ -329,9 +329,9 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
         .expect("client");
     assert!(status.status.success(), "{}", tend.log());
     assert!(String::from_utf8_lossy(&status.stdout).contains("running"));
-    // log_level debug took effect: a line logged at debug now shows.
-    eventually("talker's debug line", || {
-        tend.log().contains("[DEBUG] talker: hello")
+    // log_level info took effect: a line logged at info (hidden under warn) now shows.
+    eventually("talker's info line", || {
+        tend.log().contains("[INFO] talker: hello")
     });
     let s = std::process::Command::new(TEND)
         .args(["status", "--json", "-s", &moved])

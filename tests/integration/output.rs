@@ -46,18 +46,18 @@ fn lines_printed_just_before_exit_are_all_forwarded_in_order() {
 }
 
 #[test]
-fn stderr_lines_use_stderr_level_and_stdout_info() {
+fn stdout_and_stderr_lines_are_both_logged() {
     let dir = TestDir::new("levels");
     let both = dir.script("both", "echo to-out; echo to-err >&2; exec sleep 1000");
     let tend = Tend::start(
         &dir,
-        json!({"services": [{"name": "x", "command": [both], "stderr_level": "warn"}]}),
+        json!({"services": [{"name": "x", "command": [both]}]}),
     );
     tend.wait_log("x: to-err");
     tend.wait_log("x: to-out");
     let log = tend.log();
     assert!(log.contains("[INFO] x: to-out"), "{log}");
-    assert!(log.contains("[WARN] x: to-err"), "{log}");
+    assert!(log.contains("[INFO] x: to-err"), "{log}");
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn a_flooding_service_does_not_stall_others() {
         &dir,
         json!({"log_level": "warn", "services": [
             {"name": "flood", "command": [flood]},
-            {"name": "tick", "command": [tick], "stderr_level": "warn"},
+            {"name": "tick", "command": [tick]},
         ]}),
     );
     // Status keeps answering and tick keeps running while flood writes as fast
