@@ -1,0 +1,23 @@
+//! Wire formats tend speaks, as pure sans-IO codecs.
+//!
+//! Each module turns bytes into values or values into bytes and nothing else: no
+//! sockets, no clock, no logging, no global state. The runtime owns the fds and
+//! feeds the parsers whatever a non-blocking read returned, in any split; a parser
+//! answers "need more", "done" or "error with a message", and never holds more
+//! than its stated bound of hostile input.
+//!
+//! - [`http1`]: HTTP/1.1 (RFC 9112) for the `http` probe (client) and the metrics
+//!   endpoint (server).
+//! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
+//! - [`prometheus`]: the Prometheus text exposition format 0.0.4 (writer only).
+//! - [`sha256`]: SHA-256 (FIPS 180-4).
+//!
+//! Must not: read the clock, touch an fd, panic on input, or allocate without a
+//! bound. Read a module's own `//!` first: it lists what it deliberately leaves out.
+
+#![forbid(unsafe_code)]
+
+pub mod http1;
+pub mod notify;
+pub mod prometheus;
+pub mod sha256;
