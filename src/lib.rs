@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod codec;
 pub mod config;
 pub mod logging;
 pub mod machine;
