@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install the supervisors scripts/bench.py compares tend against, from the
-# package registries: supervisord, runit and s6 from Debian, Horust from crates.io.
+# package registries: supervisord, runit and s6 from Debian, Horust from crates.io;
+# and grpcio's health server from PyPI, the real peer of the grpc probe's tests
+# (tests/integration/grpc_codec.rs skips without it).
 # Idempotent: what is already installed is skipped. Needs root for apt-get.
 set -eu
 
@@ -21,6 +23,12 @@ if ! command -v horust >/dev/null 2>&1; then
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/horust-target}" cargo install --locked horust
 fi
 
+if ! python3 -c "import grpc, grpc_health.v1.health" >/dev/null 2>&1; then
+    echo "installing grpcio grpcio-health-checking (pip)"
+    python3 -m pip install --quiet grpcio grpcio-health-checking
+fi
+
 for p in supervisord runsvdir s6-svscan horust; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
+printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"

@@ -11,13 +11,20 @@
 //! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
 //! - [`prometheus`]: the Prometheus text exposition format 0.0.4 (writer only).
 //! - [`sha256`]: SHA-256 (FIPS 180-4).
+//! - [`grpc`]: the `grpc` probe (`grpc.health.v1.Health/Check`) over cleartext
+//!   HTTP/2; built on [`http2`] (frames, RFC 9113), [`hpack`] (header
+//!   compression, RFC 7541) and [`huffman`] (its Appendix B code).
 //!
 //! Must not: read the clock, touch an fd, panic on input, or allocate without a
 //! bound. Read a module's own `//!` first: it lists what it deliberately leaves out.
 
 #![forbid(unsafe_code)]
 
+pub mod grpc;
+pub mod hpack;
 pub mod http1;
+pub mod http2;
+pub mod huffman;
 pub mod notify;
 pub mod prometheus;
 pub mod sha256;

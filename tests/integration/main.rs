@@ -9,11 +9,13 @@
 //! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
 //! - `control`: the control socket and client commands.
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
+//! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 
 mod support;
 
 mod config_check;
 mod control;
+mod grpc_codec;
 mod hygiene;
 mod lifecycle;
 mod output;
