@@ -43,7 +43,7 @@ use crate::machine::{
 };
 use control::ControlServer;
 use output::{Lines, Pipe, ReadEnd, Stream};
-use ring::LogRing;
+use ring::{LineCounter, LogRing};
 use signals::Signals;
 use spawn::Spawned;
 use tokens::{SIGNALS, Tokens};
@@ -114,6 +114,8 @@ pub struct Runtime {
     waiters: Vec<waiters::Waiter>,
     /// A service changed state since the waiters were last checked.
     states_changed: bool,
+    /// Numbers output lines across services, for `tend logs` (see `ring`).
+    line_counter: LineCounter,
 }
 
 impl Runtime {
@@ -171,6 +173,7 @@ impl Runtime {
             pending_events: Vec::new(),
             waiters: Vec::new(),
             states_changed: false,
+            line_counter: LineCounter::default(),
         })
     }
 
@@ -629,6 +632,7 @@ impl Runtime {
                 log: &mut self.log,
                 io: &mut self.io,
                 control: &mut self.control,
+                line_counter: &mut self.line_counter,
                 registry: self.poll.registry(),
                 events: &mut self.pending_events,
                 service,
@@ -718,6 +722,7 @@ struct LineSink<'a> {
     log: &'a mut LogSink,
     io: &'a mut Vec<ServiceIo>,
     control: &'a mut Option<ControlServer>,
+    line_counter: &'a mut LineCounter,
     registry: &'a mio::Registry,
     events: &'a mut Vec<Event>,
     service: ServiceId,
@@ -737,17 +742,14 @@ impl LineSink<'_> {
             };
             self.log.service_lines(level, service.name(), lines);
         }
+        let first_seq = self.line_counter.take(lines.ends.len());
+        let ms = ring::now_ms();
         if let Some(io) = self.io.get_mut(self.service.0) {
-            io.ring.push(self.stream, lines);
+            io.ring.push(self.stream, lines, first_seq, ms);
         }
         if let Some(control) = self.control.as_mut().filter(|c| c.has_followers()) {
-            for text in lines.iter() {
-                let line = crate::protocol::LogLine {
-                    stream: self.stream.as_str().to_string(),
-                    line: text.into_owned(),
-                };
-                control.push_line(self.registry, service.name(), &line);
-            }
+            let name = service.name();
+            control.push_lines(self.registry, name, self.stream, lines, first_seq, ms);
         }
         if let (Some(Probe::Log { pattern }), State::Starting { run, .. }) =
             (&service.spec.readiness, &service.state)
@@ -780,11 +782,7 @@ fn log_transition(t: &Transition) {
 /// The control socket path of a config: its `control_socket`, else the default;
 /// `None` when disabled with `""`.
 pub fn resolve_socket(config: &Config) -> Option<PathBuf> {
-    match &config.control_socket {
-        Some(path) if path.as_os_str().is_empty() => None,
-        Some(path) => Some(path.clone()),
-        None => Some(crate::cli::default_control_socket(&|k| std::env::var_os(k))),
-    }
+    crate::paths::configured_socket(config)
 }
 
 /// A seed for the backoff jitter; it needs to differ between runs, not be secret.

@@ -46,7 +46,7 @@ impl Runtime {
                 return self.act(client, &names, Verb::Restart, wait);
             }
             Request::Signal { name, signal } => self.send_signal(&name, &signal),
-            Request::Reload => match self.reload() {
+            Request::Reload {} => match self.reload() {
                 Ok(plan) => Reply {
                     message: Some(plan.summary()),
                     ..Reply::ok()
@@ -59,16 +59,24 @@ impl Runtime {
                     ))
                 },
             },
-            Request::Shutdown => {
+            Request::Shutdown {} => {
                 info!("shutdown requested");
+                if let Some(control) = &mut self.control {
+                    control.hold_until_exit(client); // closed when tend exits
+                }
                 self.feed(Event::ShutdownRequested);
                 Reply::ok()
             }
             Request::Logs {
+                mut names,
                 name,
                 lines,
+                since_ms,
                 follow,
-            } => self.logs(client, &name, lines, follow),
+            } => {
+                names.extend(name); // the field of older clients
+                self.logs(client, &names, lines, since_ms, follow)
+            }
         })
     }
 
@@ -198,20 +206,39 @@ impl Runtime {
         }
     }
 
-    fn logs(&mut self, client: ClientId, name: &str, lines: Option<usize>, follow: bool) -> Reply {
-        let Some(id) = self.sup.find(name) else {
-            return Reply::error(format!("no such service: {name}"));
+    /// Recent lines of `names` (all services when empty), merged in the order
+    /// they were read (`ring::merge`); with `follow`, the client stays to get
+    /// new ones.
+    fn logs(
+        &mut self,
+        client: ClientId,
+        names: &[String],
+        lines: Option<usize>,
+        since_ms: Option<u64>,
+        follow: bool,
+    ) -> Reply {
+        let mut ids = match self.resolve(names) {
+            Ok(ids) => ids,
+            Err(problem) => return Reply::error(problem),
         };
-        let recent = self
-            .io
-            .get(id.0)
-            .map(|io| io.ring.last(lines))
-            .unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup(); // `tend logs a a` shows a's lines once
+        let rings: Vec<(&str, &super::ring::LogRing)> = ids
+            .iter()
+            .filter_map(|id| Some((self.sup.get(*id)?.name(), &self.io.get(id.0)?.ring)))
+            .collect();
+        let merged = super::ring::merge(&rings, lines, since_ms);
         if follow && let Some(control) = &mut self.control {
-            control.follow(client, name);
+            let which = (!names.is_empty()).then(|| names.to_vec());
+            if let Err(problem) = control.follow(client, which) {
+                return Reply::error(problem);
+            }
         }
         Reply {
-            lines: Some(recent),
+            lines: Some(merged.lines),
+            message: merged
+                .truncated
+                .then(|| "older lines were left out to keep the reply small".to_string()),
             ..Reply::ok()
         }
     }

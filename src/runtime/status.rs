@@ -38,6 +38,12 @@ pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> Serv
             .map(|d| round_ms(d.as_secs_f64())),
         waiting_for: sup.waiting_for(service.id).map(str::to_string),
         status_text: None,
+        since: None,
+        ready: false,
+        probe: None,
+        cpu_secs: None,
+        memory_bytes: None,
+        cgroup: None,
     }
 }
 
