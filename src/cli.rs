@@ -1,11 +1,26 @@
-//! The command line: a hand-written parser (SPEC §1) and the usage text.
+//! The command line (SPEC §1): one table of commands ([`COMMANDS`]) and one of
+//! options ([`OPTIONS`]) drive the parser, the usage text, `tend help COMMAND`
+//! and the shell completions (`completions.rs`), so they cannot disagree.
+//!
+//! A new command is one row of [`COMMANDS`] (its operands, options, help and
+//! the function that builds its [`Command`] from the parsed words) plus its
+//! arm in `main`.
 //!
 //! Pure: arguments and the environment come in as values, so every form is
 //! unit-tested without touching the real process environment.
+//!
+//! Must not: read files or connect anywhere; `client` and `main` do.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
+
+mod help;
+mod table;
+
+pub use help::{command_help, help, usage};
+pub use table::{COMMANDS, OPTIONS};
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +33,25 @@ pub enum Command {
     },
     Client {
         socket: Option<PathBuf>,
-        config: PathBuf,
+        config: ConfigPath,
         action: ClientAction,
     },
-    Help,
+    /// The usage text, or one command's help.
+    Help {
+        command: Option<&'static str>,
+    },
+    Completions {
+        shell: Shell,
+    },
     Version,
+}
+
+/// The config file and whether the user named it (`-c` or `$TEND_CONFIG`): a
+/// client must not fall back to another socket when a named config is bad.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPath {
+    pub path: PathBuf,
+    pub named: bool,
 }
 
 /// A client command, sent to a running tend over its control socket.
@@ -49,12 +78,22 @@ pub enum ClientAction {
         signal: String,
     },
     Reload,
-    Shutdown,
+    Shutdown {
+        wait: bool,
+    },
     Logs {
-        name: String,
+        /// Empty: every service.
+        names: Vec<String>,
         lines: Option<usize>,
+        since: Option<Duration>,
         follow: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
 }
 
 /// A usage error: main prints it with a hint and exits 2.
@@ -69,62 +108,115 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-pub fn usage() -> &'static str {
-    "tend: keep a set of services running from one JSON file
-
-usage:
-  tend [run] [-c FILE]                 supervise in the foreground (the default command)
-  tend check [-c FILE]                 validate the config, print every problem, exit 0 or 2
-  tend status [NAME...] [--json]       one line per service, or a JSON array
-  tend start|stop|restart NAME...      act, then wait until the state settles (--no-wait: don't)
-  tend signal NAME SIGNAL              send a signal to a service's process group
-  tend reload                          re-read the config and apply the difference
-  tend logs NAME [-n LINES] [-f]       recent output lines of a service; -f follows
-  tend shutdown                        stop everything and exit, as on SIGTERM
-  tend --help | --version
-
-options:
-  -c, --config FILE    config file (else $TEND_CONFIG, else ./config.json)
-  -s, --socket PATH    control socket of a client command (else $TEND_SOCKET,
-                       else the config's control_socket, else the default)
-      --json           status: print a JSON array
-      --no-wait        start/stop/restart: return once the request is accepted
-  -n, --lines N        logs: how many recent lines
-  -f, --follow         logs: keep printing new lines
-
-exit codes: 0 success, 1 runtime failure, 2 usage or config error;
-run exits with a failed critical service's code (128+N for signal N).
-"
+/// The options, each named once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    Config,
+    Socket,
+    Json,
+    NoWait,
+    Lines,
+    Follow,
+    Since,
+    Help,
+    Version,
 }
 
-/// The control socket used when neither `-s`, `$TEND_SOCKET` nor the config
-/// names one: `$XDG_RUNTIME_DIR/tend.sock`, `/run/tend.sock` for root, else
-/// `/tmp/tend-<uid>.sock`.
-pub fn default_control_socket(env: &dyn Fn(&str) -> Option<OsString>) -> PathBuf {
-    if let Some(dir) = env("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("tend.sock");
-    }
-    // SAFETY: geteuid cannot fail and has no arguments.
-    let uid = unsafe { libc::geteuid() };
-    if uid == 0 {
-        PathBuf::from("/run/tend.sock")
-    } else {
-        PathBuf::from(format!("/tmp/tend-{uid}.sock"))
+/// An option as the user spells it.
+#[derive(Debug)]
+pub struct OptionSpec {
+    pub flag: Flag,
+    pub short: Option<char>,
+    pub long: &'static str,
+    /// The name of its value (`FILE`), or None for a switch.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// What follows a command's name. The words name what they are (`NAME`,
+/// `SIGNAL`, `FILE`, `COMMAND`), which is also how they are completed.
+#[derive(Debug)]
+pub enum Operands {
+    None,
+    /// Service names, at least this many (`NAME...` or `[NAME...]`).
+    Names(usize),
+    /// Exactly these.
+    Exact(&'static [&'static str]),
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// Nothing or one word of this kind.
+    Optional(&'static str),
+}
+
+/// One command: the row that drives parsing, help and completion.
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub operands: Operands,
+    /// The options it takes besides `-h`; `-V` is taken everywhere.
+    pub options: &'static [Flag],
+    /// One line for the usage list.
+    pub summary: &'static str,
+    /// What `tend help NAME` says below the usage line.
+    pub help: &'static str,
+    /// Talks to a running tend (so `-s` and `-c` choose which).
+    pub client: bool,
+    pub build: fn(Parsed) -> Result<Command, UsageError>,
+}
+
+/// The command named `name`.
+pub fn find_command(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+pub fn option_spec(flag: Flag) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.flag == flag)
+}
+
+/// The words and options of one command line, env fallbacks applied; what a
+/// [`CommandSpec::build`] gets.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The operands (the command's name not included).
+    pub words: Vec<String>,
+    pub config: ConfigPath,
+    pub socket: Option<PathBuf>,
+    pub json: bool,
+    pub no_wait: bool,
+    pub follow: bool,
+    pub lines: Option<usize>,
+    pub since: Option<Duration>,
+}
+
+impl Parsed {
+    fn client(self, action: ClientAction) -> Result<Command, UsageError> {
+        Ok(Command::Client {
+            socket: self.socket,
+            config: self.config,
+            action,
+        })
     }
 }
 
-/// Options and positional words, before they are given meaning.
+/// Options and words as given, before they are checked against a command.
 #[derive(Default)]
-struct Parsed {
+struct Scan {
     words: Vec<String>,
-    config: Option<PathBuf>,
-    socket: Option<PathBuf>,
-    json: bool,
-    no_wait: bool,
-    follow: bool,
-    lines: Option<usize>,
-    help: bool,
-    version: bool,
+    /// Each option given, as spelled, with its value.
+    used: Vec<(Flag, String, Option<String>)>,
+}
+
+impl Scan {
+    fn value(&self, flag: Flag) -> Option<(&str, &str)> {
+        self.used
+            .iter()
+            .rev()
+            .find(|(f, _, _)| *f == flag)
+            .and_then(|(_, spelled, v)| Some((spelled.as_str(), v.as_deref()?)))
+    }
+
+    fn has(&self, flag: Flag) -> bool {
+        self.used.iter().any(|(f, _, _)| *f == flag)
+    }
 }
 
 /// Parse `args` (without argv[0]).
@@ -132,343 +224,227 @@ pub fn parse(
     args: Vec<OsString>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Command, UsageError> {
-    let p = scan(args)?;
-    if p.help {
-        return Ok(Command::Help);
-    }
-    if p.version {
+    let scan = scan(args)?;
+    if scan.has(Flag::Version) {
         return Ok(Command::Version);
     }
-    let config = p
-        .config
-        .clone()
-        .or_else(|| {
-            env("TEND_CONFIG")
-                .filter(|c| !c.is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from("config.json"));
-    let (verb, rest) = match p.words.split_first() {
-        Some((verb, rest)) => (verb.as_str(), rest),
-        None => ("run", &[][..]),
+    let (spec, operands) = match scan.words.split_first() {
+        Some((verb, rest)) => match find_command(verb) {
+            Some(spec) => (spec, rest.to_vec()),
+            None if scan.has(Flag::Help) => return Ok(Command::Help { command: None }),
+            None => return Err(unknown_command(verb)),
+        },
+        None if scan.has(Flag::Help) => return Ok(Command::Help { command: None }),
+        None => (&COMMANDS[0], Vec::new()),
     };
-    let client_only = p.socket.is_some() || p.json || p.no_wait || p.follow || p.lines.is_some();
-    match verb {
-        "run" | "check" => {
-            if let Some(extra) = rest.first() {
-                return Err(UsageError(format!(
-                    "unexpected argument {extra:?} for {verb}"
-                )));
-            }
-            if client_only {
-                return Err(UsageError(format!("{verb} takes only -c FILE")));
-            }
-            Ok(if verb == "run" {
-                Command::Run { config }
-            } else {
-                Command::Check { config }
-            })
+    if scan.has(Flag::Help) {
+        return Ok(Command::Help {
+            command: Some(spec.name),
+        });
+    }
+    for (flag, spelled, _) in &scan.used {
+        if !spec.options.contains(flag) {
+            return Err(UsageError(format!(
+                "{spelled} does not apply to {}; see 'tend help {}'",
+                spec.name, spec.name
+            )));
         }
-        _ => {
-            let action = client_action(verb, rest, &p)?;
-            let socket = p.socket.clone().or_else(|| {
-                env("TEND_SOCKET")
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from)
-            });
-            Ok(Command::Client {
-                socket,
-                config,
-                action,
-            })
+    }
+    check_operands(spec, &operands)?;
+    let config = match scan.value(Flag::Config) {
+        Some((_, path)) => ConfigPath {
+            path: path.into(),
+            named: true,
+        },
+        None => match env("TEND_CONFIG").filter(|c| !c.is_empty()) {
+            Some(path) => ConfigPath {
+                path: path.into(),
+                named: true,
+            },
+            None => ConfigPath {
+                path: "config.json".into(),
+                named: false,
+            },
+        },
+    };
+    let socket = match scan.value(Flag::Socket) {
+        Some((_, path)) => Some(PathBuf::from(path)),
+        None => env("TEND_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+    };
+    let lines = match scan.value(Flag::Lines) {
+        Some((spelled, v)) => Some(
+            v.parse()
+                .map_err(|_| UsageError(format!("{spelled} needs a whole number, got {v:?}")))?,
+        ),
+        None => None,
+    };
+    let since = match scan.value(Flag::Since) {
+        Some((spelled, v)) => Some(parse_duration(v).map_err(|e| {
+            UsageError(format!(
+                "{spelled} needs a duration such as 5m, 1m30s or 250ms, got {v:?} ({e})"
+            ))
+        })?),
+        None => None,
+    };
+    (spec.build)(Parsed {
+        words: operands,
+        config,
+        socket,
+        json: scan.has(Flag::Json),
+        no_wait: scan.has(Flag::NoWait),
+        follow: scan.has(Flag::Follow),
+        lines,
+        since,
+    })
+}
+
+fn check_operands(spec: &CommandSpec, words: &[String]) -> Result<(), UsageError> {
+    let name = spec.name;
+    let problem = match &spec.operands {
+        Operands::Names(min) if words.len() < *min => {
+            format!("{name} needs at least one service name")
         }
+        Operands::Exact(list) if words.len() != list.len() => {
+            format!("usage: tend {name} {}", list.join(" "))
+        }
+        Operands::OneOf(choices) if words.len() != 1 || !choices.contains(&words[0].as_str()) => {
+            format!("usage: tend {name} {}", choices.join("|"))
+        }
+        Operands::None if !words.is_empty() => {
+            format!("unexpected argument {:?} for {name}", words[0])
+        }
+        Operands::Optional(what) if words.len() > 1 => {
+            format!("usage: tend {name} [{what}]")
+        }
+        _ => return Ok(()),
+    };
+    Err(UsageError(problem))
+}
+
+fn unknown_command(word: &str) -> UsageError {
+    let close = COMMANDS
+        .iter()
+        .map(|c| (edit_distance(word, c.name), c.name))
+        .min()
+        .filter(|(d, _)| *d <= 2);
+    match close {
+        Some((_, name)) => UsageError(format!("unknown command {word:?}; did you mean {name}?")),
+        None => UsageError(format!("unknown command {word:?}")),
     }
 }
 
-fn client_action(verb: &str, rest: &[String], p: &Parsed) -> Result<ClientAction, UsageError> {
-    let names = rest.to_vec();
-    let needs_names = |names: &Vec<String>| {
-        if names.is_empty() {
-            Err(UsageError(format!(
-                "{verb} needs at least one service name"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    let only = |allowed: &[&str]| -> Result<(), UsageError> {
-        let used = [
-            ("--json", p.json),
-            ("--no-wait", p.no_wait),
-            ("--follow", p.follow),
-            ("--lines", p.lines.is_some()),
-        ];
-        match used
-            .iter()
-            .find(|(name, on)| *on && !allowed.contains(name))
-        {
-            Some((name, _)) => Err(UsageError(format!("{name} does not apply to {verb}"))),
-            None => Ok(()),
-        }
-    };
-    let exact = |n: usize, what: &str| {
-        if rest.len() == n {
-            Ok(())
-        } else {
-            Err(UsageError(format!("usage: tend {verb} {what}")))
-        }
-    };
-    let wait = !p.no_wait;
-    match verb {
-        "status" => {
-            only(&["--json"])?;
-            Ok(ClientAction::Status {
-                names,
-                json: p.json,
-            })
-        }
-        "start" | "stop" | "restart" => {
-            only(&["--no-wait"])?;
-            needs_names(&names)?;
-            Ok(match verb {
-                "start" => ClientAction::Start { names, wait },
-                "stop" => ClientAction::Stop { names, wait },
-                _ => ClientAction::Restart { names, wait },
-            })
-        }
-        "signal" => {
-            only(&[])?;
-            exact(2, "NAME SIGNAL")?;
-            Ok(ClientAction::Signal {
-                name: rest[0].clone(),
-                signal: rest[1].clone(),
-            })
-        }
-        "reload" | "shutdown" => {
-            only(&[])?;
-            exact(0, "")?;
-            Ok(if verb == "reload" {
-                ClientAction::Reload
+/// Edit distance counting a swap of neighbours as one edit (optimal string
+/// alignment), for "did you mean": `stauts` is one edit from `status`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let width = b.len() + 1;
+    let mut d: Vec<usize> = vec![0; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * width + j] = if i == 0 || j == 0 {
+                i + j
             } else {
-                ClientAction::Shutdown
-            })
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[(i - 1) * width + j] + 1)
+                    .min(d[i * width + j - 1] + 1)
+                    .min(d[(i - 1) * width + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * width + j - 2] + 1);
+                }
+                best
+            };
         }
-        "logs" => {
-            only(&["--follow", "--lines"])?;
-            exact(1, "NAME [-n LINES] [-f]")?;
-            Ok(ClientAction::Logs {
-                name: rest[0].clone(),
-                lines: p.lines,
-                follow: p.follow,
-            })
-        }
-        other => Err(UsageError(format!("unknown command {other:?}"))),
     }
+    d[a.len() * width + b.len()]
 }
 
-/// Split options from words. Options may come anywhere after the command.
-fn scan(args: Vec<OsString>) -> Result<Parsed, UsageError> {
-    let mut p = Parsed::default();
+/// Split options from words. Options may come anywhere; `--` ends them.
+fn scan(args: Vec<OsString>) -> Result<Scan, UsageError> {
+    let mut s = Scan::default();
     let mut args = args.into_iter();
+    let mut options_done = false;
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str().map(str::to_string) else {
-            // Paths may be any bytes; only option values can be.
             return Err(UsageError(format!("argument {arg:?} is not valid UTF-8")));
         };
-        let (flag, inline) = match text.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (text.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, UsageError> {
-            if let Some(v) = inline.clone() {
-                return Ok(v);
-            }
-            args.next()
-                .and_then(|v| v.into_string().ok())
-                .ok_or_else(|| UsageError(format!("{name} needs a value")))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => p.help = true,
-            "-V" | "--version" => p.version = true,
-            "--json" => p.json = true,
-            "--no-wait" => p.no_wait = true,
-            "-f" | "--follow" => p.follow = true,
-            "-c" | "--config" => p.config = Some(PathBuf::from(value(&flag)?)),
-            "-s" | "--socket" => p.socket = Some(PathBuf::from(value(&flag)?)),
-            "-n" | "--lines" => {
-                let v = value(&flag)?;
-                let n = v
-                    .parse()
-                    .map_err(|_| UsageError(format!("{flag} needs a number, got {v:?}")))?;
-                p.lines = Some(n);
-            }
-            s if s.starts_with("-c") && s.len() > 2 => p.config = Some(PathBuf::from(&s[2..])),
-            s if s.starts_with("-s") && s.len() > 2 => p.socket = Some(PathBuf::from(&s[2..])),
-            s if s.starts_with("-n") && s.len() > 2 => {
-                let n = s[2..]
-                    .parse()
-                    .map_err(|_| UsageError(format!("-n needs a number, got {:?}", &s[2..])))?;
-                p.lines = Some(n);
-            }
-            s if s.starts_with('-') && s.len() > 1 => {
-                return Err(UsageError(format!("unknown option {s}")));
-            }
-            _ => p.words.push(text),
+        if options_done || text == "-" || !text.starts_with('-') {
+            s.words.push(text);
+            continue;
         }
+        if text == "--" {
+            options_done = true;
+            continue;
+        }
+        let (spec, spelled, inline) = match text.strip_prefix("--") {
+            Some(long) => {
+                let (name, inline) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (long, None),
+                };
+                let spec = OPTIONS.iter().find(|o| o.long == name);
+                (spec, format!("--{name}"), inline)
+            }
+            None => {
+                let mut chars = text.chars().skip(1);
+                let c = chars.next();
+                let rest: String = chars.collect();
+                let spec = OPTIONS.iter().find(|o| o.short.is_some() && o.short == c);
+                let inline = (!rest.is_empty()).then_some(rest);
+                (spec, format!("-{}", c.unwrap_or('-')), inline)
+            }
+        };
+        let Some(spec) = spec else {
+            return Err(UsageError(format!("unknown option {text}")));
+        };
+        let value = match (spec.value, inline) {
+            (Some(_), Some(v)) => Some(v),
+            (Some(what), None) => match args.next().map(OsString::into_string) {
+                Some(Ok(v)) => Some(v),
+                Some(Err(v)) => {
+                    return Err(UsageError(format!(
+                        "{spelled} value {v:?} is not valid UTF-8"
+                    )));
+                }
+                None => return Err(UsageError(format!("{spelled} needs a value ({what})"))),
+            },
+            (None, Some(_)) if text.starts_with("--") => {
+                return Err(UsageError(format!("{spelled} takes no value")));
+            }
+            (None, Some(_)) => return Err(UsageError(format!("unknown option {text}"))),
+            (None, None) => None,
+        };
+        s.used.push((spec.flag, spelled, value));
     }
-    Ok(p)
+    Ok(s)
+}
+
+/// A duration as the config spells it: seconds (`1.5`), or numbers with units
+/// `ms`, `s`, `m`, `h`, one after another (`250ms`, `5m`, `1m30s`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let unit = rest[number..]
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .map_or(rest.len(), |n| number + n);
+        if number == 0 {
+            return Err(format!("expected a number at {rest:?}"));
+        }
+        let part = crate::config::units::parse_duration(&rest[..unit])?;
+        total = total.checked_add(part).ok_or("too large")?;
+        rest = &rest[unit..];
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_env(_: &str) -> Option<OsString> {
-        None
-    }
-
-    fn parse_words(words: &[&str]) -> Result<Command, UsageError> {
-        parse(words.iter().map(OsString::from).collect(), &no_env)
-    }
-
-    fn client(words: &[&str]) -> ClientAction {
-        match parse_words(words) {
-            Ok(Command::Client { action, .. }) => action,
-            other => panic!("{words:?}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn no_command_is_run_with_the_default_config() {
-        assert_eq!(
-            parse_words(&[]),
-            Ok(Command::Run {
-                config: "config.json".into()
-            })
-        );
-    }
-
-    #[test]
-    fn config_forms_and_env_fallback() {
-        for words in [
-            &["-c", "x.json"][..],
-            &["run", "-c", "x.json"],
-            &["-cx.json"],
-            &["--config=x.json"],
-            &["run", "--config", "x.json"],
-        ] {
-            assert_eq!(
-                parse_words(words),
-                Ok(Command::Run {
-                    config: "x.json".into()
-                }),
-                "{words:?}"
-            );
-        }
-        let env = |k: &str| (k == "TEND_CONFIG").then(|| OsString::from("/etc/t.json"));
-        assert_eq!(
-            parse(vec!["check".into()], &env),
-            Ok(Command::Check {
-                config: "/etc/t.json".into()
-            })
-        );
-    }
-
-    #[test]
-    fn client_commands() {
-        assert_eq!(
-            client(&["status", "a", "b", "--json"]),
-            ClientAction::Status {
-                names: vec!["a".into(), "b".into()],
-                json: true
-            }
-        );
-        assert_eq!(
-            client(&["restart", "--no-wait", "web"]),
-            ClientAction::Restart {
-                names: vec!["web".into()],
-                wait: false
-            }
-        );
-        assert_eq!(
-            client(&["stop", "a"]),
-            ClientAction::Stop {
-                names: vec!["a".into()],
-                wait: true
-            }
-        );
-        assert_eq!(
-            client(&["signal", "a", "HUP"]),
-            ClientAction::Signal {
-                name: "a".into(),
-                signal: "HUP".into()
-            }
-        );
-        assert_eq!(
-            client(&["logs", "a", "-n", "5", "-f"]),
-            ClientAction::Logs {
-                name: "a".into(),
-                lines: Some(5),
-                follow: true
-            }
-        );
-        assert_eq!(
-            client(&["logs", "a", "-n5"]),
-            ClientAction::Logs {
-                name: "a".into(),
-                lines: Some(5),
-                follow: false
-            }
-        );
-        assert_eq!(client(&["reload"]), ClientAction::Reload);
-        assert_eq!(client(&["shutdown"]), ClientAction::Shutdown);
-    }
-
-    #[test]
-    fn socket_flag_then_env() {
-        let env = |k: &str| (k == "TEND_SOCKET").then(|| OsString::from("/e.sock"));
-        let socket = |words: &[&str]| match parse(words.iter().map(OsString::from).collect(), &env)
-        {
-            Ok(Command::Client { socket, .. }) => socket,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(socket(&["status", "-s", "/f.sock"]), Some("/f.sock".into()));
-        assert_eq!(socket(&["status"]), Some("/e.sock".into()));
-    }
-
-    #[test]
-    fn usage_errors() {
-        for words in [
-            &["frobnicate"][..],
-            &["start"],
-            &["signal", "a"],
-            &["logs"],
-            &["logs", "a", "b"],
-            &["status", "--no-wait"],
-            &["reload", "x"],
-            &["run", "extra"],
-            &["check", "--json"],
-            &["-c"],
-            &["logs", "a", "-n", "many"],
-            &["--bogus"],
-        ] {
-            assert!(parse_words(words).is_err(), "{words:?}");
-        }
-    }
-
-    #[test]
-    fn help_and_version_win() {
-        assert_eq!(parse_words(&["status", "--help"]), Ok(Command::Help));
-        assert_eq!(parse_words(&["-V"]), Ok(Command::Version));
-        assert!(usage().contains("tend logs NAME"));
-    }
-
-    #[test]
-    fn default_socket_prefers_xdg_runtime_dir() {
-        let env = |k: &str| (k == "XDG_RUNTIME_DIR").then(|| OsString::from("/run/user/5"));
-        assert_eq!(
-            default_control_socket(&env),
-            PathBuf::from("/run/user/5/tend.sock")
-        );
-    }
-}
+mod tests;

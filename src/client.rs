@@ -1,17 +1,34 @@
-//! The client commands: connect to a running tend, ask, print.
+//! The client commands: find the right tend, connect, ask, print.
+//!
+//! Which tend: `-s`, else `$TEND_SOCKET`, else the `control_socket` of the
+//! config that `-c`/`$TEND_CONFIG`/`./config.json` names, else the default
+//! (`paths`). A config that was named but cannot be read or is invalid (or a
+//! `./config.json` that exists and is invalid) is an error (exit 2), never a
+//! reason to try another socket: that could be another tend. Once connected,
+//! the server must run as root or as our own uid (`SO_PEERCRED`), or nothing is
+//! sent and nothing it says is believed.
 //!
 //! The client is a separate short-lived process, so plain blocking I/O with
 //! timeouts is fine here. start/stop/restart wait without polling: tend holds
-//! the reply until the services have settled (`wait: true` in the request).
+//! the reply until the services have settled (`wait: true` in the request);
+//! `shutdown` waits for tend to close the connection as it exits.
+//!
+//! Read first: [`run`]. The status table and log lines: `client/show.rs`.
+
+mod show;
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{self, ClientAction};
-use crate::protocol::{LogLine, Reply, Request, SETTLE_TIMEOUT, ServiceStatus, format_secs};
+use crate::cli::{ClientAction, ConfigPath};
+use crate::config::ConfigErrors;
+use crate::protocol::{LogLine, Reply, Request, SETTLE_TIMEOUT, ServiceStatus};
+use crate::runtime::sys;
+pub use show::{format_log_line, is_healthy, table};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,14 +36,33 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why a client command failed.
 #[derive(Debug)]
 pub enum ClientError {
+    /// The config that chooses the socket is bad (exit 2).
+    Config(PathBuf, ConfigErrors),
     Disabled(PathBuf),
     Unreachable(PathBuf, io::Error),
+    /// The server is neither root nor us.
+    Untrusted {
+        socket: PathBuf,
+        uid: u32,
+        pid: i32,
+    },
     Protocol(String),
+}
+
+impl ClientError {
+    /// The exit code (SPEC §1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::Config(..) => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ClientError::Config(path, errors) => f.write_str(&describe_problems(path, errors)),
             ClientError::Disabled(config) => write!(
                 f,
                 "the control socket is disabled in {} (control_socket is \"\")",
@@ -37,6 +73,13 @@ impl fmt::Display for ClientError {
                 "cannot reach tend at {}: {e}; is it running?",
                 path.display()
             ),
+            ClientError::Untrusted { socket, uid, pid } => write!(
+                f,
+                "refusing to talk to {}: it is served by uid {uid} (pid {pid}), \
+                 not by root or by you (uid {})",
+                socket.display(),
+                sys::effective_uid()
+            ),
             ClientError::Protocol(m) => write!(f, "unexpected answer from tend: {m}"),
         }
     }
@@ -44,33 +87,54 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// `path is invalid (N problems):` and one indented line per problem, as
+/// `tend check` prints them.
+pub fn describe_problems(path: &Path, errors: &ConfigErrors) -> String {
+    let n = errors.0.len();
+    let s = if n == 1 { "" } else { "s" };
+    let mut out = format!("{} is invalid ({n} problem{s}):", path.display());
+    for e in &errors.0 {
+        out.push_str(&format!("\n  {e}"));
+    }
+    out
+}
+
 /// Run one client command; returns the process exit code.
-pub fn run(socket: Option<PathBuf>, config: &Path, action: ClientAction) -> i32 {
-    let socket = match socket.map(Ok).unwrap_or_else(|| socket_from_config(config)) {
-        Ok(path) => path,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let client = Client { socket };
-    match client.act(action) {
+pub fn run(socket: Option<PathBuf>, config: &ConfigPath, action: ClientAction) -> i32 {
+    let env = |k: &str| std::env::var_os(k);
+    let result = choose_socket(socket, config, &env, sys::effective_uid())
+        .and_then(|socket| Client { socket }.act(action));
+    match result {
         Ok(code) => code,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => {
+            eprintln!("tend: {e}");
+            e.exit_code()
+        }
     }
 }
 
-fn fail(message: &str) -> i32 {
-    eprintln!("tend: {message}");
-    1
-}
-
-/// The config's `control_socket`, else the default (also when the config cannot be read).
-fn socket_from_config(config: &Path) -> Result<PathBuf, ClientError> {
-    match crate::config::load(config) {
-        Ok(c) => match c.control_socket {
-            Some(p) if p.as_os_str().is_empty() => Err(ClientError::Disabled(config.to_path_buf())),
-            Some(p) => Ok(p),
-            None => Ok(cli::default_control_socket(&|k| std::env::var_os(k))),
-        },
-        Err(_) => Ok(cli::default_control_socket(&|k| std::env::var_os(k))),
+/// The socket to talk to (module doc). `env` and `uid` are this process's.
+pub fn choose_socket(
+    socket: Option<PathBuf>,
+    config: &ConfigPath,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    uid: u32,
+) -> Result<PathBuf, ClientError> {
+    if let Some(socket) = socket {
+        return Ok(socket);
+    }
+    let missing_default = !config.named
+        && std::fs::symlink_metadata(&config.path)
+            .is_err_and(|e| e.kind() == io::ErrorKind::NotFound);
+    if missing_default {
+        return Ok(crate::paths::default_control_socket(env, uid));
+    }
+    let loaded = crate::config::load(&config.path)
+        .map_err(|errors| ClientError::Config(config.path.clone(), errors))?;
+    match loaded.control_socket {
+        Some(p) if p.as_os_str().is_empty() => Err(ClientError::Disabled(config.path.clone())),
+        Some(p) => Ok(p),
+        None => Ok(crate::paths::default_control_socket(env, uid)),
     }
 }
 
@@ -79,7 +143,8 @@ struct Client {
 }
 
 impl Client {
-    /// Send `request`; its reply may take `patience` to come.
+    /// Connect, make sure whom to, and send `request`; its reply may take
+    /// `patience` to come.
     fn connect(
         &self,
         request: &Request,
@@ -87,6 +152,14 @@ impl Client {
     ) -> Result<BufReader<UnixStream>, ClientError> {
         let unreachable = |e| ClientError::Unreachable(self.socket.clone(), e);
         let mut stream = UnixStream::connect(&self.socket).map_err(unreachable)?;
+        let peer = sys::peer_credentials(stream.as_raw_fd()).map_err(unreachable)?;
+        if peer.uid != 0 && peer.uid != sys::effective_uid() {
+            return Err(ClientError::Untrusted {
+                socket: self.socket.clone(),
+                uid: peer.uid,
+                pid: peer.pid,
+            });
+        }
         stream
             .set_read_timeout(Some(patience))
             .map_err(unreachable)?;
@@ -120,26 +193,31 @@ impl Client {
                 self.change(Request::Restart { names, wait }, wait)
             }
             ClientAction::Signal { name, signal } => self.simple(&Request::Signal { name, signal }),
-            ClientAction::Reload => self.simple(&Request::Reload),
-            ClientAction::Shutdown => self.simple(&Request::Shutdown),
+            ClientAction::Reload => self.simple(&Request::Reload {}),
+            ClientAction::Shutdown { wait } => self.shutdown(wait),
             ClientAction::Logs {
-                name,
+                names,
                 lines,
+                since,
                 follow,
-            } => self.logs(name, lines, follow),
+            } => self.logs(names, lines, since, follow),
         }
     }
 
     fn status(&self, names: Vec<String>, json: bool) -> Result<i32, ClientError> {
         let reply = self.ask(&Request::Status { names })?;
-        let Some(services) = checked(reply)? else {
+        let Some(services) = checked(reply) else {
             return Ok(1);
         };
         if json {
             let text = serde_json::to_string_pretty(&services).unwrap_or_default();
             println!("{text}");
         } else {
-            print!("{}", table(&services));
+            let colour = show::use_colour(&|k| std::env::var_os(k));
+            print!(
+                "{}",
+                table(&services, crate::runtime::ring::now_ms(), colour)
+            );
         }
         Ok(if is_healthy(&services) { 0 } else { 1 })
     }
@@ -149,10 +227,7 @@ impl Client {
         if let Some(message) = &reply.message {
             println!("{message}");
         }
-        Ok(match checked(reply)? {
-            Some(_) => 0,
-            None => 1,
-        })
+        Ok(if checked(reply).is_some() { 0 } else { 1 })
     }
 
     /// start/stop/restart; with `wait`, the reply says whether they settled.
@@ -163,27 +238,62 @@ impl Client {
         } else {
             REQUEST_TIMEOUT
         };
-        Ok(match checked(self.ask_within(&request, patience)?)? {
+        Ok(match checked(self.ask_within(&request, patience)?) {
             Some(_) => 0,
             None => 1,
         })
     }
 
-    fn logs(&self, name: String, lines: Option<usize>, follow: bool) -> Result<i32, ClientError> {
+    /// Ask tend to shut down; with `wait`, until it has exited: it answers at
+    /// once and the connection closes when its process ends. That can take
+    /// as long as the config's `shutdown_timeout`, so there is no timeout here.
+    fn shutdown(&self, wait: bool) -> Result<i32, ClientError> {
+        let mut reader = self.connect(&Request::Shutdown {}, REQUEST_TIMEOUT)?;
+        let reply = read_reply(&mut reader)?;
+        if checked(reply).is_none() {
+            return Ok(1);
+        }
+        if wait {
+            let _ = reader.get_ref().set_read_timeout(None);
+            let mut sink = [0u8; 256];
+            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        Ok(0)
+    }
+
+    fn logs(
+        &self,
+        mut names: Vec<String>,
+        lines: Option<usize>,
+        since: Option<Duration>,
+        follow: bool,
+    ) -> Result<i32, ClientError> {
+        let since_ms = since.map(|d| {
+            crate::runtime::ring::now_ms().saturating_sub(d.as_millis().min(u64::MAX.into()) as u64)
+        });
+        // One name goes in the old field, so that a tend from before `names`
+        // understands the common case too.
+        let name = (names.len() == 1).then(|| names.remove(0));
         let request = Request::Logs {
+            names,
             name,
             lines,
+            since_ms,
             follow,
         };
         let mut reader = self.connect(&request, REQUEST_TIMEOUT)?;
         let reply = read_reply(&mut reader)?;
         let recent = reply.lines.clone().unwrap_or_default();
-        if checked(reply)?.is_none() {
+        let note = reply.message.clone();
+        if checked(reply).is_none() {
             return Ok(1);
         }
+        if let Some(note) = note {
+            eprintln!("tend: {note}");
+        }
         let mut out = io::stdout().lock();
-        for line in recent {
-            let _ = writeln!(out, "{}", line.line);
+        for line in &recent {
+            let _ = writeln!(out, "{}", format_log_line(line));
         }
         let _ = out.flush();
         if !follow {
@@ -195,15 +305,18 @@ impl Client {
             text.clear();
             match reader.read_line(&mut text) {
                 Ok(0) | Err(_) => return Ok(0),
-                Ok(_) => {
-                    if let Ok(line) = serde_json::from_str::<LogLine>(&text)
-                        && writeln!(out, "{}", line.line)
-                            .and_then(|_| out.flush())
-                            .is_err()
-                    {
-                        return Ok(0); // stdout closed
-                    }
+                Ok(_) => {}
+            }
+            if let Ok(line) = serde_json::from_str::<LogLine>(&text) {
+                if writeln!(out, "{}", format_log_line(&line))
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
+                    return Ok(0); // stdout closed
                 }
+            } else if let Ok(last) = serde_json::from_str::<Reply>(&text) {
+                // tend dropped us (too slow) and says why.
+                return Ok(if checked(last).is_some() { 0 } else { 1 });
             }
         }
     }
@@ -223,9 +336,9 @@ fn read_reply(reader: &mut BufReader<UnixStream>) -> Result<Reply, ClientError> 
 }
 
 /// The services of an ok reply, or (after printing why) None.
-fn checked(reply: Reply) -> Result<Option<Vec<ServiceStatus>>, ClientError> {
+fn checked(reply: Reply) -> Option<Vec<ServiceStatus>> {
     if reply.ok {
-        return Ok(Some(reply.services.unwrap_or_default()));
+        return Some(reply.services.unwrap_or_default());
     }
     eprintln!(
         "tend: {}",
@@ -234,89 +347,56 @@ fn checked(reply: Reply) -> Result<Option<Vec<ServiceStatus>>, ClientError> {
     for problem in &reply.problems {
         eprintln!("  {problem}");
     }
-    Ok(None)
+    None
 }
 
-/// `tend status` as a health check: every enabled longrun running, none failed.
-pub fn is_healthy(services: &[ServiceStatus]) -> bool {
-    services.iter().all(|s| {
-        s.state != "failed" && !(s.enabled && s.service_type == "longrun" && s.state != "running")
-    })
-}
-
-/// The human table of `tend status`.
-pub fn table(services: &[ServiceStatus]) -> String {
-    let rows: Vec<[String; 6]> = services
-        .iter()
-        .map(|s| {
-            [
-                s.name.clone(),
-                s.state.clone(),
-                s.pid.map_or("-".into(), |p| p.to_string()),
-                s.uptime_secs.map_or("-".into(), format_secs),
-                s.restarts.to_string(),
-                s.detail(),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DETAIL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i == row.len() - 1 {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// The DETAIL column: why a service is where it is.
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::protocol::sample_status as status;
+    fn temp(tag: &str) -> PathBuf {
+        let dir = PathBuf::from(format!("/tmp/control-client-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
 
-    #[test]
-    fn health_needs_enabled_longruns_running_and_nothing_failed() {
-        assert!(is_healthy(&[status("a", "running")]));
-        assert!(!is_healthy(&[status("a", "restarting")]));
-        let mut off = status("b", "stopped");
-        off.enabled = false;
-        assert!(is_healthy(&[status("a", "running"), off]));
-        let mut job = status("j", "stopped");
-        job.service_type = "oneshot".into();
-        assert!(is_healthy(&[job.clone()]));
-        job.state = "failed".into();
-        assert!(!is_healthy(&[job]));
+    fn no_env(_: &str) -> Option<std::ffi::OsString> {
+        None
     }
 
     #[test]
-    fn table_is_aligned() {
-        let mut b = status("backend", "restarting");
-        b.next_start_in_secs = Some(1.94);
-        b.last_exit_code = Some(3);
-        let text = table(&[status("a", "running"), b]);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        let col = lines[0].find("STATE").unwrap_or(0);
-        assert_eq!(lines[1].find("running"), Some(col));
-        assert_eq!(lines[2].find("restarting"), Some(col));
-        assert!(
-            lines[2].ends_with("next start in 1.9s; last exit code 3"),
-            "{text}"
-        );
+    fn the_socket_comes_from_the_flag_the_config_or_the_default() {
+        let dir = temp("choose");
+        let named = |path: PathBuf| ConfigPath { path, named: true };
+        let default = |path: PathBuf| ConfigPath { path, named: false };
+        // -s wins, whatever the config.
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{").expect("write");
+        let got = choose_socket(Some("/x.sock".into()), &named(bad.clone()), &no_env, 5);
+        assert_eq!(got.ok(), Some(PathBuf::from("/x.sock")));
+        // A named config that is invalid or missing: exit 2 with its problems.
+        for path in [bad.clone(), dir.join("missing.json")] {
+            let e = choose_socket(None, &named(path.clone()), &no_env, 5).expect_err("named");
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
+        // ./config.json: missing means the default; invalid is an error.
+        let got = choose_socket(None, &default(dir.join("config.json")), &no_env, 5);
+        assert_eq!(got.ok(), Some(PathBuf::from("/tmp/tend-5/tend.sock")));
+        let e = choose_socket(None, &default(bad), &no_env, 5).expect_err("invalid default");
+        assert_eq!(e.exit_code(), 2);
+        // A valid config's control_socket, or the default, or disabled.
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"control_socket": "/c.sock", "services": []}"#).expect("w");
+        let got = choose_socket(None, &default(good.clone()), &no_env, 5);
+        assert_eq!(got.ok(), Some(PathBuf::from("/c.sock")));
+        std::fs::write(&good, r#"{"services": []}"#).expect("w");
+        let got = choose_socket(None, &named(good.clone()), &no_env, 0);
+        assert_eq!(got.ok(), Some(PathBuf::from("/run/tend.sock")));
+        std::fs::write(&good, r#"{"control_socket": "", "services": []}"#).expect("w");
+        let e = choose_socket(None, &named(good), &no_env, 5).expect_err("disabled");
+        assert_eq!(e.exit_code(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

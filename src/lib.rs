@@ -6,14 +6,18 @@
 //! - [`runtime`]: the I/O shell; one mio loop that owns every fd and pid.
 //! - [`protocol`]: control socket request/response types.
 //! - [`client`]: the `tend status|start|stop|...` commands.
-//! - [`cli`]: hand-written argument parsing.
+//! - [`cli`]: hand-written argument parsing, driven by one command table.
+//! - [`completions`]: bash and zsh completion scripts from that table.
+//! - [`paths`]: where the control socket is, for server and client.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
 
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod completions;
 pub mod config;
 pub mod logging;
 pub mod machine;
+pub mod paths;
 pub mod protocol;
 pub mod runtime;

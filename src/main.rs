@@ -22,8 +22,12 @@ fn main() {
             config,
             action,
         }) => tend::client::run(socket, &config, action),
-        Ok(Command::Help) => {
-            print!("{}", cli::usage());
+        Ok(Command::Help { command }) => {
+            print!("{}", cli::help(command));
+            0
+        }
+        Ok(Command::Completions { shell }) => {
+            print!("{}", tend::completions::script(shell));
             0
         }
         Ok(Command::Version) => {
@@ -115,10 +119,5 @@ fn check(path: &Path) -> i32 {
 }
 
 fn print_problems(path: &Path, errors: &ConfigErrors) {
-    let n = errors.0.len();
-    let s = if n == 1 { "" } else { "s" };
-    eprintln!("tend: {} is invalid ({n} problem{s}):", path.display());
-    for e in &errors.0 {
-        eprintln!("  {e}");
-    }
+    eprintln!("tend: {}", tend::client::describe_problems(path, errors));
 }

@@ -2,7 +2,13 @@
 //!
 //! A client sends one request line; tend answers with one reply line. `logs` with
 //! `follow: true` is the exception: after the reply, tend keeps writing one
-//! [`Reply::Line`]-shaped object per output line until the client disconnects.
+//! [`LogLine`] object per output line until the client disconnects (or, when the
+//! client falls too far behind, one last [`Reply`] with `ok: false` saying so).
+//! `shutdown` is answered at once, and the connection is closed when tend exits.
+//!
+//! The protocol changes only compatibly: new fields are optional, old ones stay
+//! accepted (`logs` still takes `name`). A request with a field tend does not
+//! know is an error and changes nothing, so a typo never does something else.
 //!
 //! Shared by the server (`runtime::control`) and the client (`client`), so the two
 //! cannot drift apart.
@@ -14,10 +20,14 @@ use serde::{Deserialize, Serialize};
 pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Largest request line tend accepts; a longer one gets an error and the
-/// connection is closed.
+/// connection is closed. Requests are a few names long; this is generous.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// A request from a client. Serialized as `{"cmd": "status", ...}`.
+///
+/// Commands without fields are empty struct variants, not unit variants: serde
+/// ignores extra fields of unit variants even with `deny_unknown_fields`, and
+/// `{"cmd": "shutdown", "names": ["web"]}` must be refused, not shut tend down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
@@ -49,13 +59,23 @@ pub enum Request {
         name: String,
         signal: String,
     },
-    Reload,
-    Shutdown,
-    /// The last `lines` output lines of `name`; with `follow`, keep streaming.
+    Reload {},
+    /// Answered at once; the connection then stays open until tend has exited.
+    Shutdown {},
+    /// Recent output lines of the named services (all when none is named),
+    /// merged in the order tend read them; with `follow`, keep streaming.
     Logs {
-        name: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+        /// One service, as clients before `names` sent it; added to `names`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// At most this many lines (the newest); all that are kept when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lines: Option<usize>,
+        /// Only lines read at or after this time, in ms since the Unix epoch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_ms: Option<u64>,
         #[serde(default)]
         follow: bool,
     },
@@ -68,7 +88,8 @@ pub struct Reply {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// A human summary of what was done (e.g. what a reload changed).
+    /// A human summary of what was done (e.g. what a reload changed, or that
+    /// older log lines were left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Config problems, one per entry, for a failed `reload`.
@@ -99,15 +120,26 @@ impl Reply {
     }
 }
 
-/// One output line of a service, as kept in its ring and streamed by `logs -f`.
+/// One output line of a service, as kept in the `tend logs` ring and streamed by
+/// `logs -f`. The fields a server before 0.2 did not send default to empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// When tend read it: RFC 3339 UTC with milliseconds.
+    #[serde(default)]
+    pub ts: String,
+    /// The order tend read lines in, across all services: lines of different
+    /// services merge by it.
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(default)]
+    pub service: String,
     /// `"stdout"` or `"stderr"`.
     pub stream: String,
     pub line: String,
 }
 
-/// What `tend status --json` prints per service (SPEC §3).
+/// What `tend status --json` prints per service (SPEC §3). Fields added after
+/// the first release are `#[serde(default)]`, so replies of an older tend parse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
@@ -127,6 +159,35 @@ pub struct ServiceStatus {
     pub next_start_in_secs: Option<f64>,
     pub waiting_for: Option<String>,
     pub status_text: Option<String>,
+    /// When the service entered its state: RFC 3339 UTC ([`rfc3339_ms`]).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Readiness reached in this run.
+    #[serde(default)]
+    pub ready: bool,
+    /// The last readiness or liveness result, if a probe ran.
+    #[serde(default)]
+    pub probe: Option<ProbeStatus>,
+    /// CPU time of its process group (or cgroup); None when not up.
+    #[serde(default)]
+    pub cpu_secs: Option<f64>,
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// The service's cgroup path, when tend manages cgroups.
+    #[serde(default)]
+    pub cgroup: Option<String>,
+}
+
+/// The last probe result of a service (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    pub ok: bool,
+    /// RFC 3339 UTC time of the result.
+    pub at: String,
+    /// What the probe saw, e.g. `connect 127.0.0.1:5432: connection refused`.
+    #[serde(default)]
+    pub message: Option<String>,
+    pub failures_in_row: u32,
 }
 
 impl ServiceStatus {
@@ -142,6 +203,10 @@ impl ServiceStatus {
         }
         if self.completed {
             parts.push("completed".into());
+        }
+        if let Some(p) = self.probe.as_ref().filter(|p| !p.ok) {
+            let what = p.message.as_deref().unwrap_or("failed");
+            parts.push(format!("probe: {what} ({} in a row)", p.failures_in_row));
         }
         if let Some(e) = &self.last_error {
             parts.push(e.clone());
@@ -165,17 +230,86 @@ pub fn format_secs(secs: f64) -> String {
     let s = secs.max(0.0);
     if s < 60.0 {
         format!("{s:.1}s")
-    } else if s < 3600.0 {
-        format!("{}m{}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else if s < 86_400.0 {
-        format!("{}h{}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
     } else {
-        format!(
-            "{}d{}h",
-            (s / 86_400.0) as u64,
-            (s % 86_400.0 / 3600.0) as u64
-        )
+        format_age(s as u64)
     }
+}
+
+/// Whole seconds for people, the two largest units: `12s`, `4m12s`, `3h12m`, `2d4h`.
+pub fn format_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h{}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+/// `2026-12-02T10:00:00.123Z` for `ms` since the Unix epoch.
+pub fn rfc3339_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Ms since the Unix epoch of an RFC 3339 UTC time as [`rfc3339_ms`] writes it
+/// (fractions of any length; `Z` or `+00:00`). None for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let text = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ms = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    Some(((days * 86_400 + h * 3600 + m * 60 + s) * 1000) + ms)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// days-to-civil algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A status for tests: `pid` 10 when running, everything else empty.
@@ -196,5 +330,145 @@ pub fn sample_status(name: &str, state: &str) -> ServiceStatus {
         next_start_in_secs: None,
         waiting_for: None,
         status_text: None,
+        since: None,
+        ready: state == "running",
+        probe: None,
+        cpu_secs: None,
+        memory_bytes: None,
+        cgroup: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Request, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+
+    #[test]
+    fn every_command_refuses_an_unknown_field() {
+        let valid = [
+            r#"{"cmd":"status"}"#,
+            r#"{"cmd":"start","names":["a"]}"#,
+            r#"{"cmd":"stop","names":["a"]}"#,
+            r#"{"cmd":"restart","names":["a"]}"#,
+            r#"{"cmd":"signal","name":"a","signal":"HUP"}"#,
+            r#"{"cmd":"reload"}"#,
+            r#"{"cmd":"shutdown"}"#,
+            r#"{"cmd":"logs"}"#,
+        ];
+        for line in valid {
+            assert!(parse(line).is_ok(), "{line}");
+            let extra = line.replacen('{', r#"{"bogus":1,"#, 1);
+            assert!(parse(&extra).is_err(), "{extra}");
+            let extra = line.replacen('}', r#","nmes":["x"]}"#, 1);
+            assert!(parse(&extra).is_err(), "{extra}");
+        }
+        // The case that used to shut tend down.
+        assert!(parse(r#"{"cmd":"shutdown","names":["x"]}"#).is_err());
+    }
+
+    #[test]
+    fn requests_round_trip_and_old_forms_parse() {
+        let all = [
+            Request::Status { names: vec![] },
+            Request::Start {
+                names: vec!["a".into()],
+                wait: true,
+            },
+            Request::Signal {
+                name: "a".into(),
+                signal: "HUP".into(),
+            },
+            Request::Reload {},
+            Request::Shutdown {},
+            Request::Logs {
+                names: vec!["a".into(), "b".into()],
+                name: None,
+                lines: Some(3),
+                since_ms: Some(1_700_000_000_000),
+                follow: true,
+            },
+        ];
+        for r in all {
+            let text = serde_json::to_string(&r).expect("serialize");
+            assert_eq!(parse(&text).expect(&text), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&Request::Shutdown {}).ok().as_deref(),
+            Some(r#"{"cmd":"shutdown"}"#)
+        );
+        // A client before `names`.
+        assert_eq!(
+            parse(r#"{"cmd":"logs","name":"a","lines":3,"follow":true}"#).ok(),
+            Some(Request::Logs {
+                names: vec![],
+                name: Some("a".into()),
+                lines: Some(3),
+                since_ms: None,
+                follow: true
+            })
+        );
+    }
+
+    #[test]
+    fn old_status_and_log_lines_parse() {
+        let old = r#"{"name":"a","state":"running","type":"longrun","enabled":true,"pid":3,
+            "uptime_secs":1.0,"restarts":0,"last_exit_code":null,"last_signal":null,
+            "last_error":null,"completed":false,"next_start_in_secs":null,
+            "waiting_for":null,"status_text":null}"#;
+        let s: ServiceStatus = serde_json::from_str(old).expect("old status");
+        assert_eq!((s.since, s.probe, s.ready), (None, None, false));
+        let line: LogLine = serde_json::from_str(r#"{"stream":"stdout","line":"x"}"#).expect("old");
+        assert_eq!((line.seq, line.service.as_str()), (0, ""));
+    }
+
+    #[test]
+    fn times_format_and_parse() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_362_473_045), "2026-11-22T15:47:53.045Z");
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ms = x % 8_000_000_000_000; // up to the year 2223
+            assert_eq!(parse_rfc3339(&rfc3339_ms(ms)), Some(ms), "{ms}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-22T15:47:53Z"),
+            Some(1_795_362_473_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T15:47:53.04+00:00"),
+            Some(1_795_362_473_040)
+        );
+        for bad in [
+            "",
+            "Z",
+            "2026-11-22",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T25:00:00Z",
+            "2026-11-22T10:00:00.x1Z",
+            "1969-12-31T23:59:59Z",
+            "2026-11-22T10:00:00+01:00",
+            "é",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ages_for_people() {
+        assert_eq!(format_age(0), "0s");
+        assert_eq!(format_age(59), "59s");
+        assert_eq!(format_age(252), "4m12s");
+        assert_eq!(format_age(3 * 3600 + 12 * 60 + 5), "3h12m");
+        assert_eq!(format_age(2 * 86_400 + 4 * 3600), "2d4h");
+        assert_eq!(format_secs(1.94), "1.9s");
+        assert_eq!(format_secs(-3.0), "0.0s");
     }
 }

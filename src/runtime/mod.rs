@@ -46,7 +46,7 @@ use crate::machine::{Event, Instant, Pid, RequestId, RunId, ServiceId, Settings,
 use catalog::Catalog;
 use control::{ClientId, ControlServer};
 use output::Pipe;
-use ring::LogRing;
+use ring::{LineCounter, LogRing};
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
 
@@ -97,6 +97,8 @@ struct Pending {
 /// The clock, read once per loop turn.
 struct Clock {
     base: std::time::Instant,
+    /// The Unix time (ms) at `base`.
+    wall_start_ms: u64,
     /// This turn's time, as the core counts it and as std does.
     now: Instant,
     std_now: std::time::Instant,
@@ -107,6 +109,7 @@ impl Clock {
         let base = std::time::Instant::now();
         Clock {
             base,
+            wall_start_ms: ring::now_ms(),
             now: Instant::ZERO,
             std_now: base,
         }
@@ -145,6 +148,8 @@ pub struct Runtime {
     /// Requests waiting for the core's answer.
     requests: HashMap<RequestId, Pending>,
     next_request: u64,
+    /// Numbers output lines across services, for `tend logs` (see `ring`).
+    line_counter: LineCounter,
 }
 
 impl Runtime {
@@ -201,6 +206,7 @@ impl Runtime {
             pending_events: Vec::new(),
             requests: HashMap::new(),
             next_request: 1,
+            line_counter: LineCounter::default(),
         })
     }
 
@@ -470,11 +476,7 @@ fn settings(config: &Config) -> Settings {
 /// The control socket path of a config: its `control_socket`, else the default;
 /// `None` when disabled with `""`.
 pub fn resolve_socket(config: &Config) -> Option<PathBuf> {
-    match &config.control_socket {
-        Some(path) if path.as_os_str().is_empty() => None,
-        Some(path) => Some(path.clone()),
-        None => Some(crate::cli::default_control_socket(&|k| std::env::var_os(k))),
-    }
+    crate::paths::configured_socket(config)
 }
 
 /// A seed for the backoff jitter; it needs to differ between runs, not be secret.

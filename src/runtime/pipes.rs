@@ -122,6 +122,7 @@ impl Runtime {
                 log: &mut self.log,
                 io: self.io.get_mut(&pipe.service),
                 control: &mut self.control,
+                line_counter: &mut self.line_counter,
                 registry: self.poll.registry(),
                 events: &mut self.pending_events,
                 service: pipe.service,
@@ -155,6 +156,7 @@ struct LineSink<'a> {
     log: &'a mut LogSink,
     io: Option<&'a mut ServiceIo>,
     control: &'a mut Option<ControlServer>,
+    line_counter: &'a mut super::ring::LineCounter,
     registry: &'a mio::Registry,
     events: &'a mut Vec<Event>,
     service: ServiceId,
@@ -174,15 +176,12 @@ impl LineSink<'_> {
         // error for coming from stderr (the stream is in the record).
         self.log
             .service_lines(log::Level::Info, service.name(), lines);
-        io.ring.push(self.stream, lines);
+        let first_seq = self.line_counter.take(lines.ends.len());
+        let ms = super::ring::now_ms();
+        io.ring.push(self.stream, lines, first_seq, ms);
         if let Some(control) = self.control.as_mut().filter(|c| c.has_followers()) {
-            for text in lines.iter() {
-                let line = crate::protocol::LogLine {
-                    stream: self.stream.as_str().to_string(),
-                    line: text.into_owned(),
-                };
-                control.push_line(self.registry, service.name(), &line);
-            }
+            let name = service.name();
+            control.push_lines(self.registry, name, self.stream, lines, first_seq, ms);
         }
         if let Some((run, pattern)) = &io.pattern
             && *run == self.run

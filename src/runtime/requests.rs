@@ -44,10 +44,15 @@ impl Runtime {
                 });
             }
             Request::Logs {
+                mut names,
                 name,
                 lines,
+                since_ms,
                 follow,
-            } => return Some(self.logs(client, &name, lines, follow)),
+            } => {
+                names.extend(name); // the field of older clients
+                return Some(self.logs(client, &names, lines, since_ms, follow));
+            }
             Request::Start { names, wait }
             | Request::Stop { names, wait }
             | Request::Restart { names, wait }
@@ -96,12 +101,17 @@ impl Runtime {
                 };
                 (vec![service], Command::Signal { service, signal })
             }
-            Request::Reload => {
+            Request::Reload {} => {
                 let id = self.request_id();
                 self.reload(Some((id, client)));
                 return None;
             }
-            Request::Shutdown => (Vec::new(), Command::Shutdown),
+            Request::Shutdown {} => {
+                if let Some(control) = &mut self.control {
+                    control.hold_until_exit(client); // closed when tend exits
+                }
+                (Vec::new(), Command::Shutdown)
+            }
         };
         let request = self.request_id();
         self.requests.insert(request, Pending { client, services });
@@ -136,7 +146,7 @@ impl Runtime {
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
         ids.iter()
             .filter_map(|id| self.sup.get(*id))
-            .map(|s| service_status(&self.sup, s, self.now()))
+            .map(|s| service_status(&self.sup, s, self.now(), self.clock.wall_start_ms))
             .collect()
     }
 
@@ -210,20 +220,39 @@ impl Runtime {
         self.reply(client, &reply);
     }
 
-    fn logs(&mut self, client: ClientId, name: &str, lines: Option<usize>, follow: bool) -> Reply {
-        let Some(id) = self.sup.find(name) else {
-            return Reply::error(format!("no such service: {name}"));
+    /// Recent lines of `names` (all services when empty), merged in the order
+    /// they were read (`ring::merge`); with `follow`, the client stays to get
+    /// new ones.
+    fn logs(
+        &mut self,
+        client: ClientId,
+        names: &[String],
+        lines: Option<usize>,
+        since_ms: Option<u64>,
+        follow: bool,
+    ) -> Reply {
+        let mut ids = match self.resolve(names) {
+            Ok(ids) => ids,
+            Err(problem) => return Reply::error(problem),
         };
-        let recent = self
-            .io
-            .get(&id)
-            .map(|io| io.ring.last(lines))
-            .unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup(); // `tend logs a a` shows a's lines once
+        let rings: Vec<(&str, &super::ring::LogRing)> = ids
+            .iter()
+            .filter_map(|id| Some((self.sup.get(*id)?.name(), &self.io.get(id)?.ring)))
+            .collect();
+        let merged = super::ring::merge(&rings, lines, since_ms);
         if follow && let Some(control) = &mut self.control {
-            control.follow(client, name);
+            let which = (!names.is_empty()).then(|| names.to_vec());
+            if let Err(problem) = control.follow(client, which) {
+                return Reply::error(problem);
+            }
         }
         Reply {
-            lines: Some(recent),
+            lines: Some(merged.lines),
+            message: merged
+                .truncated
+                .then(|| "older lines were left out to keep the reply small".to_string()),
             ..Reply::ok()
         }
     }

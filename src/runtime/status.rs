@@ -4,10 +4,17 @@ use crate::config::{ServiceType, Signal};
 use crate::machine::{ExitStatus, Instant, Service, Supervisor};
 
 use super::actions::last_error;
-use crate::protocol::ServiceStatus;
+use crate::protocol::{ProbeStatus, ServiceStatus, rfc3339_ms};
 
-/// The status of one service at `now`.
-pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> ServiceStatus {
+/// The status of one service at `now`. `wall_start_ms`: the Unix time (ms) at
+/// which the core's clock read zero, to show its instants as wall-clock times.
+pub fn service_status(
+    sup: &Supervisor,
+    service: &Service,
+    now: Instant,
+    wall_start_ms: u64,
+) -> ServiceStatus {
+    let wall = |at: Instant| rfc3339_ms(wall_start_ms + at.since_start().as_millis() as u64);
     let (last_exit_code, last_signal) = match service.last_exit {
         Some(ExitStatus::Code(code)) => (Some(code), None),
         Some(ExitStatus::Signal(n)) => (None, Some(Signal(n).to_string())),
@@ -41,6 +48,17 @@ pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> Serv
             .map(|d| round_ms(d.as_secs_f64())),
         waiting_for: sup.waiting_for(service.id).map(str::to_string),
         status_text: service.status_text.clone(),
+        since: Some(wall(service.changed_at)),
+        ready: service.is_ready(),
+        probe: service.last_probe.as_ref().map(|p| ProbeStatus {
+            ok: p.ok,
+            at: wall(p.at),
+            message: Some(p.message.clone()),
+            failures_in_row: p.failures_in_row,
+        }),
+        cpu_secs: None,
+        memory_bytes: None,
+        cgroup: None,
     }
 }
 

@@ -8,16 +8,25 @@
 //! - `config_check`: `tend check` against golden files; `tend run` refusing a bad config.
 //! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
 //! - `control`: the control socket and client commands.
+//! - `socket_rules`: which tend a client talks to: socket folder, peer uid,
+//!   symlinks, bad configs (owner checks need root: `--ignored`).
+//! - `protocol`: the raw control protocol: unknown fields, no newline, the cap.
+//! - `logs`: `tend logs` across services, `--since`, `-f`.
+//! - `cli`: help, completions, the status table, `shutdown` waiting.
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 
 mod support;
 
+mod cli;
 mod config_check;
 mod control;
 mod grpc_codec;
 mod hygiene;
 mod lifecycle;
+mod logs;
 mod output;
 mod pid1;
+mod protocol;
 mod shutdown;
+mod socket_rules;

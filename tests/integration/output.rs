@@ -146,7 +146,11 @@ fn a_burst_arrives_whole_and_in_order_and_logs_keeps_its_tail() {
     // The ring holds the last 1000 lines, in order.
     let (code, out, _) = tend.client(&["logs", "b", "-n", "1000"]);
     assert_eq!(code, 0);
-    let tail: Vec<String> = out.lines().map(str::to_string).collect();
+    // Each line is `<time> b | <text>`.
+    let tail: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_once(" b | ").map(|(_, text)| text.to_string()))
+        .collect();
     let expected: Vec<String> = (100_501..=101_500).map(|i| format!("n {i}")).collect();
     assert!(
         tail == expected,
