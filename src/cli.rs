@@ -21,6 +21,11 @@ pub enum Command {
         config: PathBuf,
         action: ClientAction,
     },
+    /// `tend import FILE`: print a tend config made from a Procfile or a
+    /// supervisord config (SPEC §11).
+    Import {
+        file: PathBuf,
+    },
     Help,
     Version,
 }
@@ -81,6 +86,8 @@ usage:
   tend reload                          re-read the config and apply the difference
   tend logs NAME [-n LINES] [-f]       recent output lines of a service; -f follows
   tend shutdown                        stop everything and exit, as on SIGTERM
+  tend import FILE                     print a tend config made from a Procfile or a
+                                       supervisord.conf; warnings on stderr
   tend --help | --version
 
 options:
@@ -169,6 +176,12 @@ pub fn parse(
                 Command::Check { config }
             })
         }
+        "import" => match rest {
+            [file] if !client_only && p.config.is_none() => Ok(Command::Import {
+                file: PathBuf::from(file),
+            }),
+            _ => Err(UsageError("usage: tend import FILE".into())),
+        },
         _ => {
             let action = client_action(verb, rest, &p)?;
             let socket = p.socket.clone().or_else(|| {
@@ -451,6 +464,24 @@ mod tests {
             &["-c"],
             &["logs", "a", "-n", "many"],
             &["--bogus"],
+        ] {
+            assert!(parse_words(words).is_err(), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn import_takes_one_file() {
+        assert_eq!(
+            parse_words(&["import", "Procfile"]),
+            Ok(Command::Import {
+                file: "Procfile".into()
+            })
+        );
+        for words in [
+            &["import"][..],
+            &["import", "a", "b"],
+            &["import", "a", "--json"],
+            &["import", "a", "-c", "x.json"],
         ] {
             assert!(parse_words(words).is_err(), "{words:?}");
         }

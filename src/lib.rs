@@ -7,11 +7,13 @@
 //! - [`protocol`]: control socket request/response types.
 //! - [`client`]: the `tend status|start|stop|...` commands.
 //! - [`cli`]: hand-written argument parsing.
+//! - [`import`]: `tend import`: a Procfile or supervisord config → a tend config.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
 
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod import;
 pub mod logging;
 pub mod machine;
 pub mod protocol;

@@ -8,6 +8,7 @@
 //! - `config_check`: `tend check` against golden files; `tend run` refusing a bad config.
 //! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
 //! - `control`: the control socket and client commands.
+//! - `import`: `tend import` of Procfiles and supervisord configs (golden files).
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 
 mod support;
@@ -15,6 +16,7 @@ mod support;
 mod config_check;
 mod control;
 mod hygiene;
+mod import;
 mod lifecycle;
 mod output;
 mod pid1;
