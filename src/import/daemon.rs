@@ -31,7 +31,7 @@ pub fn import(
     for opt in ini.options(section) {
         let key = opt.key.as_str();
         if key == "environment" {
-            env = supervisord::environment(&opt, origin, &names, warnings)?;
+            env = supervisord::environment(&opt, origin, &names, 2, warnings)?;
             continue;
         }
         let mut refs = Refs::default();

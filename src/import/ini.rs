@@ -153,19 +153,35 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// Byte index where a comment starts: a whole-line `;`/`#` comment (0), or an
 /// inline one, which needs whitespace (or the line start) before it.
+///
+/// This is `configparser`'s own search, quirk included: each round looks at the
+/// next `;` and the next `#`, and the first round that finds a valid start wins.
+/// So in `a "x;y" ;b #c` the comment starts at `#c` (the round that reaches ` #`
+/// sees `;` only inside `"x;y"`), and `;b` stays in the value, as in supervisord.
 fn comment_start(line: &str) -> Option<usize> {
     let trimmed = line.trim();
     if trimmed.starts_with(';') || trimmed.starts_with('#') {
         return Some(0);
     }
-    let mut previous: Option<char> = None;
-    for (i, ch) in line.char_indices() {
-        if (ch == ';' || ch == '#') && previous.is_none_or(char::is_whitespace) {
-            return Some(i);
+    // The next position to search from, per prefix; None once it has no more.
+    let mut from = [Some(0usize), Some(0usize)];
+    loop {
+        let mut found: Option<usize> = None;
+        for (prefix, start) in [';', '#'].into_iter().zip(from.iter_mut()) {
+            let Some(at) = start.and_then(|s| line.get(s..)?.find(prefix).map(|i| s + i)) else {
+                *start = None;
+                continue;
+            };
+            *start = Some(at + 1);
+            let before = line[..at].chars().next_back();
+            if before.is_none_or(char::is_whitespace) {
+                found = Some(found.map_or(at, |f| f.min(at)));
+            }
         }
-        previous = Some(ch);
+        if found.is_some() || from.iter().all(Option::is_none) {
+            return found;
+        }
     }
-    None
 }
 
 /// `[name]` (Python's `\[(?P<header>.+)\]` matched at the start: the name runs to
@@ -256,6 +272,12 @@ mod tests {
         // The example of supervisord's own sample config.
         let ini = parse("[p]\ncommand=bash -c 'foo ; bar'\n").unwrap();
         assert_eq!(value(&ini, "p", "command").unwrap(), "bash -c 'foo");
+        // configparser's search quirk (checked against Python 3.11): the round that
+        // finds ` #c` has seen only the `;` inside the quotes.
+        let ini = parse("[p]\na=x \"q;r\" ;c  #c a\nb=x ;c #d\nc=x;y #z ;w\n").unwrap();
+        assert_eq!(value(&ini, "p", "a").unwrap(), "x \"q;r\" ;c");
+        assert_eq!(value(&ini, "p", "b").unwrap(), "x");
+        assert_eq!(value(&ini, "p", "c").unwrap(), "x;y");
     }
 
     #[test]

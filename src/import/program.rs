@@ -242,7 +242,7 @@ fn one_process(
     let get = |key: &str| opts.iter().find(|o| o.key == key);
     let mut environment: Vec<EnvVar> = names.global_env.to_vec();
     if let Some(opt) = get("environment") {
-        for var in supervisord::environment(opt, origin, names, warnings)? {
+        for var in supervisord::environment(opt, origin, names, 1, warnings)? {
             match environment.iter_mut().find(|v| v.key == var.key) {
                 Some(old) => *old = var,
                 None => environment.push(var),

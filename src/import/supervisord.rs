@@ -269,15 +269,26 @@ impl Names<'_> {
 }
 
 /// An `environment=` value → its variables, in order (a repeated key keeps its
-/// first place and its last value, as a Python dict does).
+/// first place and its last value, as a Python dict does). `passes`: how often
+/// supervisord expands it: once in a program, twice in `[supervisord]` (its
+/// option reader expands every value, then the environment code again, so `%%`
+/// there must be written `%%%%`).
 pub fn environment(
     opt: &Opt,
     origin: &str,
     names: &Names,
+    passes: usize,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<EnvVar>, ImportError> {
     let mut refs = Refs::default();
-    let text = names.expand(opt, origin, Mode::Env, &mut refs, warnings)?;
+    let mut text = opt.value.clone();
+    for _ in 0..passes {
+        let again = Opt {
+            value: text,
+            ..opt.clone()
+        };
+        text = names.expand(&again, origin, Mode::Env, &mut refs, warnings)?;
+    }
     let pairs = lex::env_pairs(&text).map_err(|e| {
         ImportError::at(
             opt.line,

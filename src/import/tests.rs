@@ -156,6 +156,16 @@ fn environment_values_keep_env_references_for_tend() {
 }
 
 #[test]
+fn supervisord_section_environment_is_expanded_twice_as_supervisord_does() {
+    let imported = ok("[supervisord]\nenvironment=P=\"100%%%%\"\n[program:a]\ncommand=a\n");
+    assert_eq!(service(&imported, "a")["environment"], json!({"P": "100%"}));
+    let e = conf("[supervisord]\nenvironment=P=\"100%%\"\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+    let imported = ok("[program:a]\ncommand=a\nenvironment=P=\"100%%\"\n");
+    assert_eq!(service(&imported, "a")["environment"], json!({"P": "100%"}));
+}
+
+#[test]
 fn env_in_command_is_left_to_the_shell_unless_the_file_sets_it() {
     let imported = ok("[supervisord]\nenvironment=G=\"1\",H=\"%(ENV_HOME)s\"\n\
          [program:a]\ncommand=/bin/app --token %(ENV_SECRET)s --g=%(ENV_G)s --l %(ENV_L)s\n\
