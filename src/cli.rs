@@ -43,6 +43,11 @@ pub enum Command {
     Completions {
         shell: Shell,
     },
+    /// `tend import FILE`: print a tend config made from a Procfile or a
+    /// supervisord config (SPEC §11).
+    Import {
+        file: PathBuf,
+    },
     Version,
 }
 

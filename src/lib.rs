@@ -9,6 +9,9 @@
 //! - [`cli`]: hand-written argument parsing, driven by one command table.
 //! - [`completions`]: bash and zsh completion scripts from that table.
 //! - [`paths`]: where the control socket is, for server and client.
+//! - [`import`]: `tend import`: a Procfile or supervisord config → a tend config.
+//! - [`codec`]: hand-written wire formats (HTTP/1.1, sd_notify, Prometheus,
+//!   SHA-256, HTTP/2 + HPACK for gRPC), pure and sans-IO.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
 
 pub mod cli;
@@ -16,6 +19,7 @@ pub mod client;
 pub mod codec;
 pub mod completions;
 pub mod config;
+pub mod import;
 pub mod logging;
 pub mod machine;
 pub mod paths;

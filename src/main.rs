@@ -26,6 +26,7 @@ fn main() {
             print!("{}", cli::help(command));
             0
         }
+        Ok(Command::Import { file }) => import(&file),
         Ok(Command::Completions { shell }) => {
             print!("{}", tend::completions::script(shell));
             0
@@ -113,6 +114,43 @@ fn check(path: &Path) -> i32 {
         }
         Err(errors) => {
             print_problems(path, &errors);
+            2
+        }
+    }
+}
+
+/// `tend import FILE`: the config on stdout, each warning on stderr; exit 2 when
+/// the file cannot be read or imported.
+fn import(file: &Path) -> i32 {
+    use std::io::Write;
+    let text = match std::fs::read(file).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) => {
+            eprintln!("tend: {}: not UTF-8 text", file.display());
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("tend: cannot read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    // Its folder is supervisord's %(here)s and a Procfile's working_dir.
+    let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    match tend::import::import(&text, &path) {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                eprintln!("warning: {warning}");
+            }
+            match std::io::stdout().write_all(imported.text.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("tend: cannot write the config: {e}");
+                    1
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("tend: {}: {e}", file.display());
             2
         }
     }

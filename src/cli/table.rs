@@ -231,6 +231,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         },
     },
     CommandSpec {
+        name: "import",
+        operands: Operands::Exact(&["FILE"]),
+        options: &[],
+        summary: "print a tend config made from a Procfile or supervisord.conf",
+        help: "Read a Procfile (`name: command` lines) or a supervisord config\n\
+               (`[program:x]` sections) and print an equivalent tend config as JSON on\n\
+               stdout. Everything that has no equivalent is listed on stderr, one\n\
+               warning per line. Exits 2 when the file cannot be read or imported.",
+        client: false,
+        build: |p| {
+            let file = p.words.first().cloned().unwrap_or_default();
+            Ok(Command::Import { file: file.into() })
+        },
+    },
+    CommandSpec {
         name: "completions",
         operands: Operands::OneOf(&["bash", "zsh"]),
         options: &[],

@@ -13,6 +13,7 @@
 //! - `protocol`: the raw control protocol: unknown fields, no newline, the cap.
 //! - `logs`: `tend logs` across services, `--since`, `-f`.
 //! - `cli`: help, completions, the status table, `shutdown` waiting.
+//! - `import`: `tend import` of Procfiles and supervisord configs (golden files).
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 
@@ -23,6 +24,7 @@ mod config_check;
 mod control;
 mod grpc_codec;
 mod hygiene;
+mod import;
 mod lifecycle;
 mod logs;
 mod output;
