@@ -104,8 +104,7 @@ pub fn default_control_socket(env: &dyn Fn(&str) -> Option<OsString>) -> PathBuf
     if let Some(dir) = env("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("tend.sock");
     }
-    // SAFETY: geteuid cannot fail and has no arguments.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::sys::effective_uid();
     if uid == 0 {
         PathBuf::from("/run/tend.sock")
     } else {

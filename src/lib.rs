@@ -8,11 +8,28 @@
 //! - [`client`]: the `tend status|start|stop|...` commands.
 //! - [`cli`]: hand-written argument parsing.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
+//! - [`lines`]: service output cut into lines (a leaf: logging and runtime share it).
+//! - [`sys`]: the system layer, the only `unsafe` code: safe wrappers over libc.
+//!
+//! `unsafe` is denied in the crate, allowed in [`sys`] alone and forbidden in
+//! every other module: a new system call gets a small safe wrapper in `sys`.
 
+#![deny(unsafe_code)]
+
+#[forbid(unsafe_code)]
 pub mod cli;
+#[forbid(unsafe_code)]
 pub mod client;
+#[forbid(unsafe_code)]
 pub mod config;
+#[forbid(unsafe_code)]
+pub mod lines;
+#[forbid(unsafe_code)]
 pub mod logging;
+#[forbid(unsafe_code)]
 pub mod machine;
+#[forbid(unsafe_code)]
 pub mod protocol;
+#[forbid(unsafe_code)]
 pub mod runtime;
+pub mod sys;

@@ -111,11 +111,9 @@ impl ControlServer {
     ) -> Result<ControlServer, ControlError> {
         clear_stale(path)?;
         // Tighten the umask around bind so the socket is never briefly open to others.
-        // SAFETY: umask only changes this process's file creation mask.
-        let old = unsafe { libc::umask(0o177) };
+        let old = crate::sys::set_umask(0o177);
         let bound = bind_in_place(path);
-        // SAFETY: as above; restores the previous mask.
-        unsafe { libc::umask(old) };
+        crate::sys::set_umask(old);
         let mut listener = bound.map_err(|e| ControlError::Bind(path.to_path_buf(), e))?;
         let listener_token = tokens.next();
         registry

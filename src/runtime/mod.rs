@@ -14,12 +14,12 @@
 //! Read first: [`Runtime::run`], [`Runtime::execute`], [`Runtime::reap`].
 
 pub mod control;
+pub mod launch;
 pub mod output;
 pub mod ring;
 pub mod signals;
 pub mod spawn;
 pub mod status;
-pub mod sys;
 pub mod tokens;
 
 mod requests;
@@ -41,7 +41,9 @@ use crate::logging::LogSink;
 use crate::machine::{
     Action, Event, ExitStatus, Instant, Pid, RunId, ServiceId, State, Supervisor, Transition,
 };
+use crate::sys;
 use control::ControlServer;
+use launch::LaunchPlans;
 use output::{Lines, Pipe, ReadEnd, Stream};
 use ring::LogRing;
 use signals::Signals;
@@ -100,6 +102,8 @@ pub struct Runtime {
     /// Live main processes by pid. A pid leaves when reaped.
     children: HashMap<i32, Child>,
     spawner: spawn::Spawner,
+    /// Each service's launch plan, resolved once per definition.
+    launch: LaunchPlans,
     pipes: HashMap<Token, Pipe>,
     /// Pipes that may have data without a new edge coming.
     ready: VecDeque<Token>,
@@ -146,6 +150,7 @@ impl Runtime {
         }
         let spawner = spawn::Spawner::new(sys::raise_nofile())
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let launch = LaunchPlans::new(&config.services);
         let seed = seed();
         let sup = Supervisor::new(&config, seed);
         let io = (0..config.services.len())
@@ -161,6 +166,7 @@ impl Runtime {
             config,
             children: HashMap::new(),
             spawner,
+            launch,
             pipes: HashMap::new(),
             ready: VecDeque::new(),
             io,
@@ -454,7 +460,7 @@ impl Runtime {
             .map(|(service, _)| self.sup.get(*service).map(|s| &s.spec))
             .collect();
         let known: Vec<&ServiceSpec> = specs.iter().flatten().copied().collect();
-        let mut results = self.spawner.spawn_all(&known).into_iter();
+        let mut results = self.launch.spawn_all(&mut self.spawner, &known).into_iter();
         let outcomes: Vec<Option<Result<Spawned, String>>> = specs
             .iter()
             .map(|spec| {
@@ -680,6 +686,7 @@ impl Runtime {
         let now = self.now();
         let (plan, actions) = self.sup.reload(&config, now);
         info!("reload: {}", plan.summary());
+        self.launch.update(&config.services);
         self.config = config;
         self.execute(actions);
         Ok(plan)
