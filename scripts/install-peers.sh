@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install the supervisors scripts/bench.py compares tend against, from the
-# package registries: supervisord, runit and s6 from Debian, Horust from crates.io.
+# package registries: supervisord, runit and s6 from Debian, Horust from crates.io;
+# and strace, which the integration test tests/integration/launch.rs watches
+# tend's restarts with (it skips, saying so, without it).
 # Idempotent: what is already installed is skipped. Needs root for apt-get.
 set -eu
 
@@ -8,6 +10,7 @@ need_apt=""
 command -v supervisord >/dev/null 2>&1 || need_apt="$need_apt supervisor"
 command -v runsvdir >/dev/null 2>&1 || need_apt="$need_apt runit"
 command -v s6-svscan >/dev/null 2>&1 || need_apt="$need_apt s6"
+command -v strace >/dev/null 2>&1 || need_apt="$need_apt strace"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -21,6 +24,6 @@ if ! command -v horust >/dev/null 2>&1; then
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/horust-target}" cargo install --locked horust
 fi
 
-for p in supervisord runsvdir s6-svscan horust; do
+for p in supervisord runsvdir s6-svscan horust strace; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done

@@ -96,12 +96,18 @@ pub fn catch(signal: c_int) -> io::Result<()> {
     // SAFETY: sigaction is plain old data; all zeroes is a valid value.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = on_caught as *const () as libc::sighandler_t;
-    // SA_ONSTACK: a stack overflow is a fault too, and its handler needs the
-    // alternate stack (Rust's runtime sets one up for the main thread).
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-    // SAFETY: `action` and its mask are valid; no old action is asked for.
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    if FAULTS.contains(&signal) {
+        // A stack overflow is a fault too, and its handler needs the alternate
+        // stack (Rust's runtime sets a small one up for the main thread).
+        action.sa_flags |= libc::SA_ONSTACK;
+    }
+    // SAFETY: `action` and its mask are valid; no old action is asked for. The
+    // full mask: while the handler runs, every other signal waits, so a burst
+    // of signals runs one handler after another instead of nesting dozens of
+    // frames (which would overflow the small alternate stack).
     unsafe {
-        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigfillset(&mut action.sa_mask);
         check(libc::sigaction(signal, &action, std::ptr::null_mut()))?;
     }
     Ok(())

@@ -6,7 +6,10 @@
 //! - `output`: every line forwarded, in order, whole; long lines; invalid UTF-8.
 //! - `shutdown`: SIGTERM to every group, SIGKILL escalation, stop order, orphans.
 //! - `config_check`: `tend check` against golden files; `tend run` refusing a bad config.
-//! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
+//! - `hygiene`: what a service inherits (fds, signals, stdin, process group,
+//!   environment).
+//! - `launch`: launch plans are resolved once (no lookups per restart; strace).
+//! - `signals`: signals that do not end tend, and a parent that blocked them.
 //! - `control`: the control socket and client commands.
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 
@@ -15,7 +18,9 @@ mod support;
 mod config_check;
 mod control;
 mod hygiene;
+mod launch;
 mod lifecycle;
 mod output;
 mod pid1;
 mod shutdown;
+mod signals;
