@@ -56,7 +56,7 @@ const IGNORED: [libc::c_int; 14] = [
     libc::SIGSYS,
 ];
 
-/// Every signal tend catches and ignores (when sent): [`IGNORED`], the fault
+/// Every signal tend catches and ignores (when sent): `IGNORED`, the fault
 /// signals and the real-time signals libc leaves to programs.
 pub fn ignored_signals() -> Vec<libc::c_int> {
     IGNORED

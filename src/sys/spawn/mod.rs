@@ -13,7 +13,7 @@
 //! [`ExecPlan`] (program, argv and environment as C strings, working directory,
 //! rlimits, ids: see `runtime::launch`). Per spawn only the pipes, the report
 //! pipe and the clone remain. What the child does, in order, is in
-//! [`child`]'s doc; a failing step writes `(step, errno)` into the report pipe
+//! `child.rs`; a failing step writes `(step, errno)` into the report pipe
 //! and exits 127; the parent reads the pipe as soon as `clone` returns: 8 bytes
 //! mean the spawn failed ([`SpawnError`] with its [`Stage`]), EOF means the exec
 //! happened.
@@ -21,7 +21,7 @@
 //! Batches (start-up, reload): waiting for each exec in turn leaves the second
 //! core idle while the first child execs. On x86_64, [`Cloner::spawn_all`]
 //! clones each child of a batch without `CLONE_VFORK`, every one on its own
-//! stack, and reads the reports afterwards, in order ([`batch`]); everything a
+//! stack, and reads the reports afterwards, in order (`batch.rs`); everything a
 //! child reads stays alive and unchanged until its report is in. That is sound
 //! only because the child writes nothing of tend's: its system calls are inline
 //! assembly that leaves the shared `errno` alone. Elsewhere, or built with
