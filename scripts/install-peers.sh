@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install the supervisors scripts/bench.py compares tend against, from the
 # package registries: supervisord, runit and s6 from Debian, Horust from crates.io;
-# and grpcio's health server from PyPI, the real peer of the grpc probe's tests
-# (tests/integration/grpc_codec.rs skips without it).
+# grpcio's health server from PyPI, the real peer of the grpc probe's tests
+# (tests/integration/grpc_codec.rs skips without it); and strace, which
+# tests/integration/launch.rs watches tend's restarts with (it skips without it).
 # Idempotent: what is already installed is skipped. Needs root for apt-get.
 set -eu
 
@@ -10,6 +11,7 @@ need_apt=""
 command -v supervisord >/dev/null 2>&1 || need_apt="$need_apt supervisor"
 command -v runsvdir >/dev/null 2>&1 || need_apt="$need_apt runit"
 command -v s6-svscan >/dev/null 2>&1 || need_apt="$need_apt s6"
+command -v strace >/dev/null 2>&1 || need_apt="$need_apt strace"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -28,7 +30,7 @@ if ! python3 -c "import grpc, grpc_health.v1.health" >/dev/null 2>&1; then
     python3 -m pip install --quiet grpcio grpcio-health-checking
 fi
 
-for p in supervisord runsvdir s6-svscan horust; do
+for p in supervisord runsvdir s6-svscan horust strace; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
 printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"

@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::cli::{ClientAction, ConfigPath};
 use crate::config::ConfigErrors;
 use crate::protocol::{LogLine, Reply, Request, SETTLE_TIMEOUT, ServiceStatus};
-use crate::runtime::sys;
+use crate::sys;
 pub use show::{format_log_line, is_healthy, table};
 
 /// How long one request may take.

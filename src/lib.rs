@@ -13,15 +13,36 @@
 //! - [`codec`]: hand-written wire formats (HTTP/1.1, sd_notify, Prometheus,
 //!   SHA-256, HTTP/2 + HPACK for gRPC), pure and sans-IO.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
+//! - [`lines`]: service output cut into lines (a leaf: logging and runtime share it).
+//! - [`sys`]: the system layer, the only `unsafe` code: safe wrappers over libc.
+//!
+//! `unsafe` is denied in the crate, allowed in [`sys`] alone and forbidden in
+//! every other module: a new system call gets a small safe wrapper in `sys`.
 
+#![deny(unsafe_code)]
+
+#[forbid(unsafe_code)]
 pub mod cli;
+#[forbid(unsafe_code)]
 pub mod client;
+#[forbid(unsafe_code)]
 pub mod codec;
+#[forbid(unsafe_code)]
 pub mod completions;
+#[forbid(unsafe_code)]
 pub mod config;
+#[forbid(unsafe_code)]
 pub mod import;
+#[forbid(unsafe_code)]
+pub mod lines;
+#[forbid(unsafe_code)]
 pub mod logging;
+#[forbid(unsafe_code)]
 pub mod machine;
+#[forbid(unsafe_code)]
 pub mod paths;
+#[forbid(unsafe_code)]
 pub mod protocol;
+#[forbid(unsafe_code)]
 pub mod runtime;
+pub mod sys;

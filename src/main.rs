@@ -1,12 +1,15 @@
 //! `tend`: argv → command → exit code. Everything else lives in the library.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::OsString;
 use std::path::Path;
 
 use tend::cli::{self, Command};
 use tend::config::{self, ConfigErrors};
 use tend::logging::{self, LogSink};
-use tend::runtime::{Runtime, signals::Signals, sys};
+use tend::runtime::{Runtime, signals::Signals};
+use tend::sys;
 
 fn main() {
     // Before any fd is opened: a PID 1 started with fd 1 closed must not hand its
@@ -45,7 +48,8 @@ fn main() {
 
 /// `tend run`: supervise until shutdown.
 fn run(path: &Path) -> i32 {
-    // As PID 1, a signal without a handler is simply dropped: install them first.
+    // As PID 1, a signal without a handler is simply dropped: install them first
+    // (this also clears the mask and the ignored dispositions tend inherited).
     let signals = match Signals::install() {
         Ok(signals) => signals,
         Err(e) => {

@@ -51,7 +51,7 @@ pub fn configured_socket(config: &Config) -> Option<PathBuf> {
         Some(path) => Some(path.clone()),
         None => Some(default_control_socket(
             &|k| std::env::var_os(k),
-            crate::runtime::sys::effective_uid(),
+            crate::sys::effective_uid(),
         )),
     }
 }
@@ -207,7 +207,7 @@ mod tests {
     }
 
     fn me() -> u32 {
-        crate::runtime::sys::effective_uid()
+        crate::sys::effective_uid()
     }
 
     #[test]

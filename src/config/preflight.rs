@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::checker::join;
 use super::{CheckKind, Config, ConfigError, Readiness, ServiceSpec, env};
-use crate::runtime::sys;
+use crate::sys;
 
 /// PATH when neither the service nor tend has one (what execvp uses).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

@@ -6,9 +6,9 @@
 //! more per call than such a line is worth, and `writev` with an iovec per line
 //! costs the kernel even more per segment; so lines are copied here in 16-byte
 //! pieces the compiler turns into vector moves, into memory that stays
-//! initialized between flushes (no zero-fill, no `unsafe`).
+//! initialized between flushes (no zero-fill, and safe code only).
 
-use crate::runtime::output::Lines;
+use crate::lines::Lines;
 
 /// Above this size an emptied buffer gives memory back, so one burst of a slow
 /// log destination does not hold megabytes for the rest of the run.

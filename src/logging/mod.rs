@@ -18,7 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,8 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use log::{Level, LevelFilter};
 use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
 
-use crate::runtime::output::Lines;
-use crate::runtime::sys::{self, FileKind};
+use crate::lines::Lines;
+use crate::sys::{self, FileKind};
 
 mod buffer;
 use buffer::LogBuf;
@@ -136,10 +136,9 @@ impl Output {
             FileKind::Regular => Output::plain(fd, false, false),
             FileKind::Socket => Output::plain(fd, true, true),
             FileKind::Other => match sys::reopen_nonblocking(fd) {
-                // SAFETY: the fd was just opened by us and is owned by nobody else.
                 Ok(new) => Output {
-                    fd: new,
-                    _owned: Some(unsafe { OwnedFd::from_raw_fd(new) }),
+                    fd: new.as_raw_fd(),
+                    _owned: Some(new),
                     socket: false,
                     nonblocking: true,
                     broken: false,
@@ -323,13 +322,8 @@ impl LogSink {
     pub fn flush_blocking(&mut self, limit: Duration) {
         let deadline = std::time::Instant::now() + limit;
         while !self.flush() && std::time::Instant::now() < deadline {
-            let mut pfd = libc::pollfd {
-                fd: self.out.fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; a short timeout bounds the wait.
-            unsafe { libc::poll(&mut pfd, 1, 50) };
+            // A short wait bounds each round.
+            sys::wait_writable(self.out.fd, Duration::from_millis(50));
         }
     }
 }

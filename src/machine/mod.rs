@@ -69,7 +69,6 @@
 //! `evaluate` on a work queue drained until quiet, never by recursion (dinit's
 //! queues): dependents may start, dependencies may stop.
 
-#![forbid(unsafe_code)]
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod action;

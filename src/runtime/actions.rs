@@ -51,7 +51,7 @@ impl Runtime {
                 } => {
                     if self.is_unreaped(service, run, process) {
                         // Quietly: most groups are empty by then.
-                        let _ = super::sys::kill_group(process.pgid.0, libc::SIGKILL);
+                        let _ = crate::sys::kill_group(process.pgid.0, libc::SIGKILL);
                     }
                     Vec::new()
                 }
@@ -113,7 +113,7 @@ impl Runtime {
             .map(|(service, _)| self.spec_of(*service))
             .collect();
         let known: Vec<&ServiceSpec> = specs.iter().flatten().map(|s| &**s).collect();
-        let mut results = self.spawner.spawn_all(&known).into_iter();
+        let mut results = self.launch.spawn_all(&mut self.spawner, &known).into_iter();
         let mut events = Vec::with_capacity(runs.len());
         for (&(service, run), spec) in runs.iter().zip(&specs) {
             let outcome = match spec {
@@ -187,7 +187,7 @@ impl Runtime {
         } else if signal != Signal::CONT {
             info!("{name}: sending {signal} to process group {group}");
         }
-        if let Err(e) = super::sys::kill_group(group, signal.0) {
+        if let Err(e) = crate::sys::kill_group(group, signal.0) {
             debug!("{name}: kill({}, {signal}): {e}", -group);
         }
     }

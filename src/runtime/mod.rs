@@ -18,13 +18,13 @@
 
 pub mod catalog;
 pub mod control;
+pub mod launch;
 pub mod output;
 pub mod render;
 pub mod ring;
 pub mod signals;
 pub mod spawn;
 pub mod status;
-pub mod sys;
 pub mod tokens;
 
 mod actions;
@@ -43,8 +43,10 @@ use mio::{Events, Interest, Poll, Token};
 use crate::config::Config;
 use crate::logging::LogSink;
 use crate::machine::{Event, Instant, Pid, RequestId, RunId, ServiceId, Settings, Supervisor};
+use crate::sys;
 use catalog::Catalog;
 use control::{ClientId, ControlServer};
+use launch::LaunchPlans;
 use output::Pipe;
 use ring::{LineCounter, LogRing};
 use signals::Signals;
@@ -135,6 +137,8 @@ pub struct Runtime {
     /// when it is reaped.
     children: HashMap<i32, Child>,
     spawner: spawn::Spawner,
+    /// Each service's launch plan, resolved once per definition.
+    launch: LaunchPlans,
     pipes: HashMap<Token, Pipe>,
     /// Pipes that may have data without a new edge coming.
     ready: VecDeque<Token>,
@@ -182,6 +186,7 @@ impl Runtime {
         }
         let spawner = spawn::Spawner::new(sys::raise_nofile())
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let launch = LaunchPlans::new(&config.services);
         let mut catalog = Catalog::default();
         let defs = catalog.update(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
@@ -196,6 +201,7 @@ impl Runtime {
             catalog,
             children: HashMap::new(),
             spawner,
+            launch,
             pipes: HashMap::new(),
             ready: VecDeque::new(),
             io: HashMap::new(),
@@ -423,6 +429,7 @@ impl Runtime {
         }
         self.rebind_control(&config);
         let services = self.catalog.update(&config);
+        self.launch.update(&config.services);
         let settings = settings(&config);
         self.config = config;
         let command = crate::machine::Command::Reload(Box::new(crate::machine::Reload {

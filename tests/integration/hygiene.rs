@@ -193,3 +193,146 @@ fn rlimits_are_applied() {
     assert_eq!(dir.read("n").trim(), "123");
     drop(tend);
 }
+
+/// The environment a service process started with (`/proc/$$/environ` of its
+/// shell), written by the probe `env-probe NAME` to `$DIR/NAME`.
+fn env_probe(dir: &TestDir) -> String {
+    dir.script(
+        "env-probe",
+        "tr '\\0' '\\n' < /proc/$$/environ > \"$DIR/$1.tmp\"; mv \"$DIR/$1.tmp\" \"$DIR/$1\"; exec sleep 1000",
+    )
+}
+
+fn read_env(dir: &TestDir, name: &str) -> std::collections::BTreeMap<String, String> {
+    eventually(&format!("{name} wrote its environment"), || {
+        dir.exists(name)
+    });
+    dir.read(name)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn keys(env: &std::collections::BTreeMap<String, String>) -> Vec<&str> {
+    env.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn without_inheritance_a_service_gets_path_home_and_tmpdir_only() {
+    let dir = TestDir::new("envclean");
+    let probe = env_probe(&dir);
+    let config = |tmpdir_case: &str| {
+        dir.write(
+            &format!("{tmpdir_case}.json"),
+            &json!({"control_socket": dir.socket(), "services": [{
+                "name": "p", "command": [&probe, tmpdir_case],
+                "inherit_environment": false, "environment": {"GREETING": "hi"}}]})
+            .to_string(),
+        )
+    };
+    let path = config("with-tmpdir");
+    let tend = Tend::start_customized(&dir, &path, |c| {
+        c.env("TMPDIR", "/custom/tmp")
+            .env("HOME", "/home/tend-test")
+            .env("SECRET", "leak");
+    });
+    let env = read_env(&dir, "with-tmpdir");
+    assert_eq!(keys(&env), ["GREETING", "HOME", "PATH", "TMPDIR"]);
+    assert_eq!(env["TMPDIR"], "/custom/tmp");
+    assert_eq!(env["HOME"], "/home/tend-test");
+    assert_eq!(env["GREETING"], "hi");
+    drop(tend);
+    // Without TMPDIR in tend's environment, /tmp.
+    let path = config("no-tmpdir");
+    let tend = Tend::start_customized(&dir, &path, |c| {
+        c.env_remove("TMPDIR");
+    });
+    let env = read_env(&dir, "no-tmpdir");
+    assert_eq!(env.get("TMPDIR").map(String::as_str), Some("/tmp"));
+    drop(tend);
+}
+
+/// The home folder and shell of `user` in /etc/passwd, if it has an entry.
+fn passwd_entry(user: &str) -> Option<(String, String)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() == 7 && (fields[0] == user || fields[2] == user))
+            .then(|| (fields[5].to_string(), fields[6].to_string()))
+    })
+}
+
+#[test]
+fn a_user_brings_home_user_logname_and_shell_from_its_account() {
+    if !is_root() {
+        println!("SKIPPED: needs root (switching users)");
+        return;
+    }
+    let Some((root_home, root_shell)) = passwd_entry("root") else {
+        println!("SKIPPED: no root entry in /etc/passwd");
+        return;
+    };
+    // A uid without an entry (and, as a name, unknown too).
+    let Some(bare) = (54321..54400)
+        .map(|n: u32| n.to_string())
+        .find(|n| passwd_entry(n).is_none())
+    else {
+        println!("SKIPPED: no free uid in 54321..54400");
+        return;
+    };
+    let dir = TestDir::new("envuser");
+    // The bare uid writes its marker too.
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let probe = env_probe(&dir);
+    let tend = Tend::start_customized(
+        &dir,
+        &dir.write(
+            "config.json",
+            &json!({"control_socket": dir.socket(), "services": [
+                {"name": "clean", "command": [&probe, "clean"], "user": "root",
+                 "inherit_environment": false},
+                {"name": "inherit", "command": [&probe, "inherit"], "user": "root"},
+                {"name": "bare", "command": [&probe, "bare"], "user": &bare,
+                 "inherit_environment": false},
+                {"name": "override", "command": [&probe, "override"], "user": "root",
+                 "environment": {"HOME": "/elsewhere"}}]})
+            .to_string(),
+        ),
+        |c| {
+            c.env("HOME", "/home/tend-test")
+                .env("USER", "tend-test")
+                .env("LOGNAME", "tend-test")
+                .env("SHELL", "/bin/tend-test")
+                .env("SECRET", "kept");
+        },
+    );
+    let clean = read_env(&dir, "clean");
+    assert_eq!(
+        keys(&clean),
+        ["HOME", "LOGNAME", "PATH", "SHELL", "TMPDIR", "USER"]
+    );
+    assert_eq!(clean["HOME"], root_home);
+    assert_eq!(clean["SHELL"], root_shell);
+    assert_eq!(
+        (clean["USER"].as_str(), clean["LOGNAME"].as_str()),
+        ("root", "root")
+    );
+    let inherit = read_env(&dir, "inherit");
+    assert_eq!(inherit["HOME"], root_home, "from the entry, not tend's");
+    assert_eq!(inherit["SHELL"], root_shell);
+    assert_eq!(inherit["USER"], "root");
+    assert_eq!(inherit["LOGNAME"], "root");
+    assert_eq!(inherit["SECRET"], "kept", "the rest is inherited");
+    let bare_env = read_env(&dir, "bare");
+    assert_eq!(
+        keys(&bare_env),
+        ["HOME", "LOGNAME", "PATH", "TMPDIR", "USER"]
+    );
+    assert_eq!(bare_env["HOME"], "/");
+    assert_eq!(bare_env["USER"], bare);
+    assert_eq!(bare_env["LOGNAME"], bare);
+    let overridden = read_env(&dir, "override");
+    assert_eq!(overridden["HOME"], "/elsewhere", "environment wins");
+    drop(tend);
+}

@@ -6,7 +6,10 @@
 //! - `output`: every line forwarded, in order, whole; long lines; invalid UTF-8.
 //! - `shutdown`: SIGTERM to every group, SIGKILL escalation, stop order, orphans.
 //! - `config_check`: `tend check` against golden files; `tend run` refusing a bad config.
-//! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
+//! - `hygiene`: what a service inherits (fds, signals, stdin, process group,
+//!   environment).
+//! - `launch`: launch plans are resolved once (no lookups per restart; strace).
+//! - `signals`: signals that do not end tend, and a parent that blocked them.
 //! - `control`: the control socket and client commands.
 //! - `socket_rules`: which tend a client talks to: socket folder, peer uid,
 //!   symlinks, bad configs (owner checks need root: `--ignored`).
@@ -25,10 +28,12 @@ mod control;
 mod grpc_codec;
 mod hygiene;
 mod import;
+mod launch;
 mod lifecycle;
 mod logs;
 mod output;
 mod pid1;
 mod protocol;
 mod shutdown;
+mod signals;
 mod socket_rules;

@@ -101,6 +101,20 @@ impl Tend {
 
     /// Start tend on an existing config file with extra environment.
     pub fn start_with(dir: &TestDir, config: &Path, env: &[(&str, &str)]) -> Tend {
+        Tend::start_customized(dir, config, |command| {
+            for (k, v) in env {
+                command.env(k, v);
+            }
+        })
+    }
+
+    /// Start tend on an existing config file, after `customize` has had its way
+    /// with the command (environment, `pre_exec`).
+    pub fn start_customized(
+        dir: &TestDir,
+        config: &Path,
+        customize: impl FnOnce(&mut Command),
+    ) -> Tend {
         let log = fs::File::create(dir.join("tend.log")).expect("log file");
         let log2 = log.try_clone().expect("clone log");
         let mut command = Command::new(TEND);
@@ -111,9 +125,7 @@ impl Tend {
             .stdout(log)
             .stderr(log2)
             .process_group(0);
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        customize(&mut command);
         let child = command.spawn().expect("spawn tend");
         let mut tend = Tend {
             child,

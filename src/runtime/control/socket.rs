@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use mio::net::UnixListener;
 
 use crate::paths::{self, FolderError};
-use crate::runtime::sys;
+use crate::sys;
 
 /// Why the control socket could not be set up.
 #[derive(Debug)]

@@ -153,7 +153,7 @@ fn idle_clients_expire_by_their_deadline_in_order() {
 
 #[test]
 fn when_full_the_oldest_idle_connection_makes_room() {
-    crate::runtime::sys::raise_nofile();
+    crate::sys::raise_nofile();
     let mut h = Harness::new("cap");
     let mut idle: Vec<StdStream> = Vec::new();
     for _ in 0..MAX_CLIENTS {

@@ -1,0 +1,330 @@
+//! Launch plans: a service definition resolved, once, into everything its
+//! spawns need, so that a restart does only the pipes and the clone.
+//!
+//! Resolving means: `user` and `group` to ids and supplementary groups (NSS
+//! lookups that read `/etc/passwd` and `/etc/group`), the environment (SPEC §2
+//! `inherit_environment`, the user's account), `command[0]` found on `PATH`
+//! (`access` calls), argv and the environment as C strings, and the rlimits.
+//! [`LaunchPlans`] keeps one plan per service: resolved at load, again at a
+//! reload only for services whose definition changed, and after a failed spawn
+//! (the world may have changed: a program installed, a user added). A crash
+//! looping service therefore makes no lookup and no `access` per restart.
+//!
+//! Must not: make system calls itself (they are in [`crate::sys`]), or decide
+//! when a service starts.
+//!
+//! Read first: [`LaunchPlan::resolve`], then [`LaunchPlans::spawn_all`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::spawn::{SpawnError, Spawned, Spawner, Stage};
+use crate::config::{Limits, OutputMode, ServiceSpec};
+use crate::sys::rlimit::{Resource, Rlimit};
+use crate::sys::spawn::ExecPlan;
+use crate::sys::user::{Account, resolve_credentials};
+
+/// tend's own environment, which a service's starts from.
+pub type Environment = BTreeMap<OsString, OsString>;
+
+/// tend's environment as it is now, without what tells tend about its own
+/// supervisor (SPEC §4: services never inherit tend's `NOTIFY_SOCKET` or
+/// watchdog; a service with notify readiness gets its own).
+pub fn tend_environment() -> Environment {
+    const TENDS_OWN: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+    std::env::vars_os()
+        .filter(|(name, _)| !TENDS_OWN.iter().any(|own| name == own))
+        .collect()
+}
+
+/// The `PATH` searched when the service's environment has none (as `execvp`).
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A service definition resolved for spawning: see the module doc.
+#[derive(Debug)]
+pub struct LaunchPlan {
+    exec: ExecPlan,
+    output: OutputMode,
+}
+
+impl LaunchPlan {
+    /// Resolve `spec` against tend's environment `env`. Fails with the stage a
+    /// spawn would fail at: `user/group` for an unknown user or group, `exec` for
+    /// a program not found, `prepare` for a NUL byte in an argument.
+    pub fn resolve(spec: &ServiceSpec, env: &Environment) -> Result<LaunchPlan, SpawnError> {
+        let credentials = resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
+            .map_err(fail(Stage::UserGroup))?;
+        let environment = environment(spec, env, credentials.account.as_ref());
+        let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
+        let argv = std::iter::once(program.into_os_string())
+            .chain(spec.command.iter().skip(1).map(OsString::from))
+            .map(|arg| cstring(&arg))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(fail(Stage::Prepare))?;
+        let envp = environment
+            .into_iter()
+            .map(|(mut name, value)| {
+                name.push("=");
+                name.push(value);
+                cstring(&name)
+            })
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(fail(Stage::Prepare))?;
+        let dir = match &spec.working_dir {
+            Some(dir) => Some(cstring(dir.as_os_str()).map_err(fail(Stage::Prepare))?),
+            None => None,
+        };
+        let exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
+            .map_err(fail(Stage::Prepare))?;
+        Ok(LaunchPlan {
+            exec,
+            output: spec.output,
+        })
+    }
+
+    /// What the child execs, with which environment, ids and limits.
+    pub fn exec(&self) -> &ExecPlan {
+        &self.exec
+    }
+
+    /// Where its output goes.
+    pub fn output(&self) -> OutputMode {
+        self.output
+    }
+}
+
+fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError::new(stage, source)
+}
+
+/// The child's environment, as `NAME=value` pairs in a stable order (SPEC §2):
+/// tend's (or, with `inherit_environment: false`, only `PATH`, `HOME` and
+/// `TMPDIR`, which is `/tmp` when tend has none), then `HOME`, `USER`,
+/// `LOGNAME` and `SHELL` from the account of `user` if set, then `environment`.
+fn environment(
+    spec: &ServiceSpec,
+    tend: &Environment,
+    account: Option<&Account>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Environment = if spec.inherit_environment {
+        tend.clone()
+    } else {
+        let mut kept: Environment = ["PATH", "HOME"]
+            .into_iter()
+            .filter_map(|name| Some((name.into(), tend.get(OsStr::new(name))?.clone())))
+            .collect();
+        let tmpdir = tend
+            .get(OsStr::new("TMPDIR"))
+            .filter(|dir| !dir.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "/tmp".into());
+        kept.insert("TMPDIR".into(), tmpdir);
+        kept
+    };
+    if let Some(account) = account {
+        env.insert("HOME".into(), account.home.clone());
+        env.insert("USER".into(), account.name.clone());
+        env.insert("LOGNAME".into(), account.name.clone());
+        if let Some(shell) = &account.shell {
+            env.insert("SHELL".into(), shell.clone());
+        }
+    }
+    for (name, value) in &spec.environment {
+        env.insert(name.into(), value.into());
+    }
+    env.into_iter().collect()
+}
+
+/// Where `command[0]` is: as given when it holds a `/` (relative to
+/// `working_dir`), else the first executable match on the child's `PATH`, as
+/// `execvp` would search it.
+fn find_program(spec: &ServiceSpec, env: &[(OsString, OsString)]) -> io::Result<PathBuf> {
+    let name = spec.command.first().map(String::as_str).unwrap_or("");
+    if name.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        let checked = match &spec.working_dir {
+            Some(dir) if path.is_relative() => dir.join(&path),
+            _ => path.clone(),
+        };
+        executable(&checked)?;
+        return Ok(path);
+    }
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| OsString::from(DEFAULT_PATH));
+    // execvp: a match that is not executable is remembered (EACCES) but the search
+    // goes on; nothing at all is ENOENT.
+    let mut error = io::Error::from_raw_os_error(libc::ENOENT);
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(name);
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => error = e,
+            Err(_) => {}
+        }
+    }
+    Err(error)
+}
+
+/// Ok if `path` exists and has an execute bit for tend, as access(2) knows it.
+/// The rest (a directory, a bad format, a credential change in the child) the
+/// exec itself finds, and the report pipe carries back.
+fn executable(path: &Path) -> io::Result<()> {
+    crate::sys::access_executable(&cstring(path.as_os_str())?)
+}
+
+fn cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{s:?} contains a NUL byte"),
+        )
+    })
+}
+
+/// The service's `limits` as rlimits (soft = hard).
+fn rlimits(limits: &Limits) -> Vec<Rlimit> {
+    [
+        (Resource::Nofile, limits.nofile),
+        (Resource::Nproc, limits.nproc),
+        (Resource::Core, limits.core),
+        (Resource::AddressSpace, limits.memory),
+        (Resource::Cpu, limits.cpu),
+        (Resource::Fsize, limits.fsize),
+    ]
+    .into_iter()
+    .filter_map(|(resource, value)| {
+        Some(Rlimit {
+            resource,
+            value: value?,
+        })
+    })
+    .collect()
+}
+
+/// One launch plan per service, by name, with the definition it was resolved
+/// from (a plan is used only for that exact definition).
+pub struct LaunchPlans {
+    env: Environment,
+    plans: HashMap<String, (ServiceSpec, LaunchPlan)>,
+}
+
+impl LaunchPlans {
+    /// Resolve every service of a config (where the runtime is created). A
+    /// service that cannot be resolved gets no plan; its spawn resolves again
+    /// and fails with the reason.
+    pub fn new(services: &[ServiceSpec]) -> LaunchPlans {
+        let mut plans = LaunchPlans {
+            env: tend_environment(),
+            plans: HashMap::new(),
+        };
+        plans.update(services);
+        plans
+    }
+
+    /// After a reload: keep the plans of unchanged services, resolve new and
+    /// changed ones, drop the rest.
+    pub fn update(&mut self, services: &[ServiceSpec]) {
+        let mut kept = HashMap::with_capacity(services.len());
+        for spec in services {
+            match self.plans.remove(&spec.name) {
+                Some((known, plan)) if known == *spec => {
+                    kept.insert(spec.name.clone(), (known, plan));
+                }
+                _ => {
+                    if let Ok(plan) = LaunchPlan::resolve(spec, &self.env) {
+                        kept.insert(spec.name.clone(), (spec.clone(), plan));
+                    }
+                }
+            }
+        }
+        self.plans = kept;
+    }
+
+    /// The plan for `spec`, resolved now if there is none for this definition.
+    fn prepare(&mut self, spec: &ServiceSpec) -> Result<(), SpawnError> {
+        if self
+            .plans
+            .get(&spec.name)
+            .is_some_and(|(known, _)| known == spec)
+        {
+            return Ok(());
+        }
+        match LaunchPlan::resolve(spec, &self.env) {
+            Ok(plan) => {
+                self.plans.insert(spec.name.clone(), (spec.clone(), plan));
+                Ok(())
+            }
+            Err(e) => {
+                self.plans.remove(&spec.name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Spawn these services with their plans, in order (see
+    /// [`Spawner::spawn_all`]); results in the same order. A service whose plan
+    /// cannot be resolved fails with the reason; a failed spawn drops its plan,
+    /// so the next one resolves again.
+    pub fn spawn_all(
+        &mut self,
+        spawner: &mut Spawner,
+        specs: &[&ServiceSpec],
+    ) -> Vec<Result<Spawned, SpawnError>> {
+        let mut unresolved: HashMap<usize, SpawnError> = HashMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            if let Err(e) = self.prepare(spec) {
+                unresolved.insert(i, e);
+            }
+        }
+        let lookups: Vec<Result<&LaunchPlan, SpawnError>> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| match unresolved.remove(&i) {
+                Some(e) => Err(e),
+                None => self
+                    .plans
+                    .get(&spec.name)
+                    .map(|(_, plan)| plan)
+                    .ok_or_else(|| {
+                        SpawnError::new(Stage::Prepare, io::Error::other("no launch plan"))
+                    }),
+            })
+            .collect();
+        let ready: Vec<&LaunchPlan> = lookups
+            .iter()
+            .filter_map(|lookup| lookup.as_ref().ok().copied())
+            .collect();
+        let mut spawned = spawner.spawn_all(&ready).into_iter();
+        let results: Vec<Result<Spawned, SpawnError>> = lookups
+            .into_iter()
+            .map(|lookup| match lookup {
+                Ok(_) => spawned.next().unwrap_or_else(|| {
+                    Err(SpawnError::new(
+                        Stage::Prepare,
+                        io::Error::other("not spawned"),
+                    ))
+                }),
+                Err(e) => Err(e),
+            })
+            .collect();
+        for (spec, result) in specs.iter().zip(&results) {
+            if result.is_err() {
+                self.plans.remove(&spec.name);
+            }
+        }
+        results
+    }
+}
+
+#[cfg(test)]
+mod tests;

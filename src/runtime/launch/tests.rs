@@ -1,0 +1,286 @@
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+use crate::config;
+use crate::sys::user::resolve_credentials;
+
+/// Service `s` with these fields (after a comma), `command` `/bin/sh` unless given.
+fn spec(fields: &str) -> ServiceSpec {
+    let command = if fields.contains(r#""command""#) {
+        ""
+    } else {
+        r#", "command": ["/bin/sh"]"#
+    };
+    let text = format!(r#"{{"services": [{{"name": "s"{command}{fields}}}]}}"#);
+    match config::parse(&text, None) {
+        Ok(mut c) => c.services.remove(0),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn tend_env(pairs: &[(&str, &str)]) -> Environment {
+    pairs
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect()
+}
+
+fn names(env: &[(OsString, OsString)]) -> Vec<String> {
+    env.iter()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect()
+}
+
+fn value<'a>(env: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsStr> {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_os_str())
+}
+
+/// A scratch folder under /tmp, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let path = PathBuf::from(format!("/tmp/sys-launch-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("mkdir");
+        Scratch(path)
+    }
+
+    fn file(&self, name: &str, mode: u32) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const TEND: &[(&str, &str)] = &[
+    ("PATH", "/usr/bin:/bin"),
+    ("HOME", "/home/tend"),
+    ("USER", "tend"),
+    ("SECRET", "leak"),
+];
+
+#[test]
+fn without_inheritance_only_path_home_and_tmpdir_are_passed() {
+    let s = spec(r#", "inherit_environment": false, "environment": {"A": "1"}"#);
+    let env = environment(&s, &tend_env(TEND), None);
+    assert_eq!(names(&env), ["A", "HOME", "PATH", "TMPDIR"]);
+    assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/tmp")));
+    assert_eq!(value(&env, "HOME"), Some(OsStr::new("/home/tend")));
+    let mut with_tmpdir = tend_env(TEND);
+    with_tmpdir.insert("TMPDIR".into(), "/var/tmp/x".into());
+    let env = environment(&s, &with_tmpdir, None);
+    assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/var/tmp/x")));
+    // `environment` overrides even these.
+    let s = spec(r#", "inherit_environment": false, "environment": {"TMPDIR": "/mine"}"#);
+    let env = environment(&s, &with_tmpdir, None);
+    assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/mine")));
+}
+
+#[test]
+fn inheritance_passes_everything_and_environment_overrides() {
+    let s = spec(r#", "environment": {"SECRET": "kept", "B": "2"}"#);
+    let env = environment(&s, &tend_env(TEND), None);
+    assert_eq!(names(&env), ["B", "HOME", "PATH", "SECRET", "USER"]);
+    assert_eq!(value(&env, "SECRET"), Some(OsStr::new("kept")));
+    assert_eq!(value(&env, "TMPDIR"), None, "not added when inheriting");
+}
+
+#[test]
+fn a_user_sets_home_user_logname_and_shell_from_its_account() {
+    let account = Account {
+        name: "svc".into(),
+        home: "/srv/svc".into(),
+        shell: Some("/bin/false".into()),
+    };
+    for inherit in [true, false] {
+        let s = spec(&format!(r#", "inherit_environment": {inherit}"#));
+        let env = environment(&s, &tend_env(TEND), Some(&account));
+        assert_eq!(value(&env, "HOME"), Some(OsStr::new("/srv/svc")));
+        assert_eq!(value(&env, "USER"), Some(OsStr::new("svc")));
+        assert_eq!(value(&env, "LOGNAME"), Some(OsStr::new("svc")));
+        assert_eq!(value(&env, "SHELL"), Some(OsStr::new("/bin/false")));
+        assert_eq!(value(&env, "SECRET").is_some(), inherit);
+    }
+    // A number without a passwd entry: HOME=/, USER and LOGNAME the number.
+    let creds = resolve_credentials(Some("4000000001"), None).expect("bare uid");
+    let s = spec(r#", "inherit_environment": false"#);
+    let env = environment(&s, &tend_env(TEND), creds.account.as_ref());
+    assert_eq!(names(&env), ["HOME", "LOGNAME", "PATH", "TMPDIR", "USER"]);
+    assert_eq!(value(&env, "HOME"), Some(OsStr::new("/")));
+    assert_eq!(value(&env, "USER"), Some(OsStr::new("4000000001")));
+}
+
+#[test]
+fn the_program_is_found_on_path_as_execvp_would() {
+    let dir = Scratch::new("path");
+    dir.file("a/tool", 0o644); // not executable: remembered, search goes on
+    let found = dir.file("b/tool", 0o755);
+    let path = format!(
+        "{}:{}:{}",
+        dir.0.join("none").display(),
+        dir.0.join("a").display(),
+        dir.0.join("b").display()
+    );
+    let s = spec(r#", "command": ["tool", "x"]"#);
+    let env = [(OsString::from("PATH"), OsString::from(&path))];
+    assert_eq!(find_program(&s, &env).expect("found"), found);
+    let only_a = [(OsString::from("PATH"), OsString::from(dir.0.join("a")))];
+    if crate::sys::effective_uid() != 0 {
+        // root may execute anything with an x bit for anyone; 0644 has none.
+        let err = find_program(&s, &only_a).expect_err("not executable");
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    }
+    let nowhere = [(OsString::from("PATH"), OsString::from(dir.0.join("none")))];
+    let err = find_program(&s, &nowhere).expect_err("missing");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    // With a slash: as given, checked relative to working_dir.
+    let s = spec(&format!(
+        r#", "command": ["./b/tool"], "working_dir": "{}""#,
+        dir.0.display()
+    ));
+    assert_eq!(
+        find_program(&s, &[]).expect("relative"),
+        PathBuf::from("./b/tool")
+    );
+}
+
+#[test]
+fn resolving_fails_with_the_stage_a_spawn_would_fail_at() {
+    let env = tend_env(TEND);
+    let err = LaunchPlan::resolve(&spec(r#", "user": "no-such-user-tend""#), &env)
+        .expect_err("unknown user");
+    assert_eq!(
+        err.to_string(),
+        "user/group: no such user: no-such-user-tend"
+    );
+    let err = LaunchPlan::resolve(&spec(r#", "command": ["/no/such/tend"]"#), &env)
+        .expect_err("no program");
+    assert_eq!(err.to_string(), "No such file or directory (os error 2)");
+    // The config refuses a NUL byte; a plan built another way still does.
+    let mut nul = spec("");
+    nul.command = vec!["/bin/sh".into(), "a\0b".into()];
+    let err = LaunchPlan::resolve(&nul, &env).expect_err("NUL");
+    assert_eq!(err.stage, Stage::Prepare);
+}
+
+#[test]
+fn a_plan_holds_argv_environment_and_limits() {
+    let s = spec(
+        r#", "command": ["sh", "-c", "true"], "inherit_environment": false,
+           "environment": {"X": "y"}, "limits": {"nofile": 64}"#,
+    );
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND)).expect("resolved");
+    let argv: Vec<&str> = plan
+        .exec()
+        .argv()
+        .iter()
+        .map(|a| a.to_str().unwrap_or("?"))
+        .collect();
+    assert!(
+        argv[0].ends_with("/sh") && argv[0].starts_with('/'),
+        "{argv:?}"
+    );
+    assert_eq!(&argv[1..], ["-c", "true"]);
+    let env: Vec<&str> = plan
+        .exec()
+        .env()
+        .iter()
+        .map(|a| a.to_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            "HOME=/home/tend",
+            "PATH=/usr/bin:/bin",
+            "TMPDIR=/tmp",
+            "X=y"
+        ]
+    );
+    assert_eq!(
+        rlimits(&s.limits),
+        [Rlimit {
+            resource: Resource::Nofile,
+            value: 64
+        }]
+    );
+}
+
+#[test]
+fn plans_are_kept_for_unchanged_definitions_only() {
+    let config = |extra: &str| {
+        let text = format!(
+            r#"{{"services": [{{"name": "a", "command": ["sh"]}},
+                {{"name": "b", "command": ["sh"]{extra}}},
+                {{"name": "c", "command": ["/no/such/tend"]}}]}}"#
+        );
+        config::parse(&text, None).expect("valid").services
+    };
+    let first = config("");
+    let mut plans = LaunchPlans::new(&first);
+    let address = |plans: &LaunchPlans, name: &str| {
+        plans
+            .plans
+            .get(name)
+            .map(|(_, plan)| plan.exec().program().as_ptr())
+    };
+    let (a, b) = (address(&plans, "a"), address(&plans, "b"));
+    assert!(a.is_some() && b.is_some());
+    assert_eq!(
+        address(&plans, "c"),
+        None,
+        "an unresolvable one has no plan"
+    );
+    let second = config(r#", "environment": {"NEW": "1"}"#);
+    plans.update(&second);
+    assert_eq!(address(&plans, "a"), a, "unchanged: the same plan");
+    assert!(address(&plans, "b").is_some());
+    let resolved_b = plans.plans.get("b").map(|(known, _)| known.clone());
+    assert_eq!(resolved_b.as_ref(), second.get(1), "changed: resolved anew");
+    plans.update(&second[..1]);
+    assert_eq!(plans.plans.len(), 1, "removed services lose their plan");
+}
+
+#[test]
+fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
+    let text = r#"{"services": [
+        {"name": "ok", "command": ["sh", "-c", "exit 0"], "output": "null"},
+        {"name": "bad", "command": ["/no/such/tend"]},
+        {"name": "nodir", "command": ["sh"], "working_dir": "/no/such/dir/tend"}]}"#;
+    let services = config::parse(text, None).expect("valid").services;
+    let mut plans = LaunchPlans::new(&[]);
+    let mut spawner = Spawner::new(None).expect("spawner");
+    let specs: Vec<&ServiceSpec> = services.iter().collect();
+    let results = plans.spawn_all(&mut spawner, &specs);
+    assert_eq!(results.len(), 3);
+    match &results[0] {
+        Ok(child) => {
+            assert!(child.stdout.is_none(), "output null: no pipe");
+            crate::sys::reap_blocking(child.pid);
+        }
+        Err(e) => panic!("{e}"),
+    }
+    let error = |i: usize| results[i].as_ref().err().map(|e| e.to_string());
+    assert_eq!(
+        error(1).as_deref(),
+        Some("No such file or directory (os error 2)")
+    );
+    assert!(error(2).is_some_and(|e| e.starts_with("working_dir: ")));
+    assert!(plans.plans.contains_key("ok"));
+    assert!(
+        !plans.plans.contains_key("nodir"),
+        "a failed spawn drops the plan"
+    );
+}
