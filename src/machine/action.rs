@@ -159,6 +159,9 @@ pub enum Note {
     MainPid { service: ServiceId, pid: Pid },
     /// `MAINPID=` named a process outside the service's process group.
     MainPidRejected { service: ServiceId, pid: Pid },
+    /// Something of a run's cgroup could not be killed within `timeout_stop`;
+    /// its exit is acted on anyway.
+    LeftBehind { service: ServiceId },
     /// A reload was applied.
     Reloaded(ReloadPlan),
     /// A termination signal arrived; `again`: it was the second.

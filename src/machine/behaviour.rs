@@ -33,6 +33,9 @@ pub struct Behaviour {
     pub stop_signal: Signal,
     pub timeout_stop: Duration,
     pub critical: bool,
+    /// It runs in a cgroup of its own: it is down only once that is empty
+    /// (set by the shell, which knows whether cgroups could be set up).
+    pub contained: bool,
 }
 
 /// How readiness is learnt, as far as the core is concerned.
@@ -100,6 +103,7 @@ impl Behaviour {
             stop_signal: spec.stop_signal,
             timeout_stop: spec.timeout_stop,
             critical: spec.critical,
+            contained: false,
         }
     }
 

@@ -76,6 +76,9 @@ pub enum Event {
         pid: Pid,
         status: ExitStatus,
     },
+    /// The cgroup of `run` (after its main process exited and what was left
+    /// was killed) is empty.
+    GroupEmpty { service: ServiceId, run: RunId },
     /// A passive readiness signal of `run`: notify `READY=1` is reported as a
     /// `Notified`, this is the readiness fd's newline or the log pattern.
     Ready { service: ServiceId, run: RunId },

@@ -47,6 +47,7 @@ impl Supervisor {
                     State::Failed | State::Stopped { .. } => return true,
                     State::Pending => stack.push(*dep),
                     State::Spawning { .. }
+                    | State::Draining { .. }
                     | State::Starting { .. }
                     | State::Running { .. }
                     | State::Stopping { .. }

@@ -14,6 +14,9 @@
 //!
 //! # A service: goal and state
 //!
+//! The complete grid, every state × every input for five kinds of service, is
+//! `src/machine/table.txt`, checked cell by cell by `tests_table.rs`.
+//!
 //! A service has a [`Goal`] (`up` because enabled or asked, `needed` by a
 //! dependent that was started, `down`, `remove`) that commands and reloads set,
 //! and a [`State`] (SPEC §3; `spawning` is shown as `starting`) that the table
@@ -45,6 +48,8 @@
 //! | starting | exit | oneshot: stopped (completed) on success, else by policy; longrun: by policy, as a failed start |
 //! | running | exit | failure: by policy; success: restarting (`always`) or stopped |
 //! | stopping | exit | counted failure: by policy; else pending (goal up), stopped, or forgotten |
+//! | starting, running, stopping | exit, in a cgroup | draining (`stopping`) until `cgroup empty`, then as above |
+//! | draining | `give_up_at` passed (something unkillable left) | noted, then as above |
 //! | starting | ready (fd, log), `READY=1` (notify), check passed | running; liveness and watchdog armed |
 //! | starting | check failed | starting, next attempt (50 ms doubling up to `interval`) |
 //! | running | check failed `failures` times in a row | stopping, counted as a failure |
@@ -107,7 +112,7 @@ pub use behaviour::Behaviour;
 pub use deadlines::Deadlines;
 pub use event::{Command, Event, ExitStatus, Notice, Reload, Role, Sender};
 pub use reload::{Definition, ReloadPlan};
-pub use service::{Goal, Process, Service, State, StateName};
+pub use service::{Ended, Goal, Process, Service, State, StateName};
 pub use time::Instant;
 pub use waiters::SETTLE_TIMEOUT;
 
@@ -255,6 +260,9 @@ impl Supervisor {
                 status,
             } => self.step(service, Input::Exited { run, pid, status }, now),
             Event::Ready { service, run } => self.step(service, Input::Ready { run }, now),
+            Event::GroupEmpty { service, run } => {
+                self.step(service, Input::GroupEmpty { run }, now)
+            }
             Event::ProbeResult {
                 service,
                 run,

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::action::{Failure, ProbeReport};
+use super::action::{Exit, Failure, ProbeReport};
 use super::behaviour::Behaviour;
 use super::event::ExitStatus;
 use super::policy::RetryBudget;
@@ -93,12 +93,41 @@ pub enum State {
         kill_at: Option<Instant>,
         failure: Option<Failure>,
     },
+    /// The main process of `run` exited and what it left in its cgroup is
+    /// being killed: the exit is acted on once the cgroup is empty (or at
+    /// `give_up_at`, if something cannot be killed). Only for services in a
+    /// cgroup (SPEC §10: two generations never overlap). Shown as `stopping`.
+    Draining {
+        run: RunId,
+        exit: Exit,
+        was: Ended,
+        give_up_at: Instant,
+    },
     /// Down on purpose; `completed` for a oneshot that finished with success.
     Stopped { completed: bool },
     /// Exited; the next start is at `start_at`.
     Restarting { start_at: Instant },
     /// Given up on until started again (see `Service::last_error`).
     Failed,
+}
+
+/// Where a run was when its main process exited (what its exit means).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Starting,
+    Running,
+    /// Being stopped; `Some`: because of this failure, which the exit counts as.
+    Stopping(Option<Failure>),
+}
+
+impl Ended {
+    pub fn name(&self) -> StateName {
+        match self {
+            Ended::Starting => StateName::Starting,
+            Ended::Running => StateName::Running,
+            Ended::Stopping(_) => StateName::Stopping,
+        }
+    }
 }
 
 /// A state's name as SPEC §3 spells it.
@@ -149,7 +178,7 @@ impl State {
             State::Pending => StateName::Pending,
             State::Spawning { .. } | State::Starting { .. } => StateName::Starting,
             State::Running { .. } => StateName::Running,
-            State::Stopping { .. } => StateName::Stopping,
+            State::Stopping { .. } | State::Draining { .. } => StateName::Stopping,
             State::Stopped { .. } => StateName::Stopped,
             State::Restarting { .. } => StateName::Restarting,
             State::Failed => StateName::Failed,
@@ -163,6 +192,7 @@ impl State {
             | State::Running { process, .. }
             | State::Stopping { process, .. } => Some(*process),
             State::Pending
+            | State::Draining { .. }
             | State::Spawning { .. }
             | State::Stopped { .. }
             | State::Restarting { .. }
@@ -180,7 +210,8 @@ impl State {
             State::Spawning { run, .. }
             | State::Starting { run, .. }
             | State::Running { run, .. }
-            | State::Stopping { run, .. } => Some(*run),
+            | State::Stopping { run, .. }
+            | State::Draining { run, .. } => Some(*run),
             State::Pending | State::Stopped { .. } | State::Restarting { .. } | State::Failed => {
                 None
             }
@@ -194,6 +225,7 @@ impl State {
             | State::Running { since, .. }
             | State::Stopping { since, .. } => Some(*since),
             State::Pending
+            | State::Draining { .. }
             | State::Spawning { .. }
             | State::Stopped { .. }
             | State::Restarting { .. }
@@ -217,6 +249,7 @@ impl State {
                 ..
             } => earliest([check(c), *watchdog_by]),
             State::Stopping { kill_at, .. } => *kill_at,
+            State::Draining { give_up_at, .. } => Some(*give_up_at),
             State::Restarting { start_at } => Some(*start_at),
             State::Pending | State::Spawning { .. } | State::Stopped { .. } | State::Failed => None,
         }
@@ -231,6 +264,7 @@ impl State {
                 | State::Starting { .. }
                 | State::Running { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
         )
     }
 }
@@ -330,6 +364,7 @@ impl Service {
                 State::Pending
                 | State::Spawning { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed => completed,
@@ -350,6 +385,7 @@ impl Service {
             | State::Starting { .. }
             | State::Running { .. }
             | State::Stopping { .. }
+            | State::Draining { .. }
             | State::Stopped { .. }
             | State::Failed => None,
         }

@@ -7,7 +7,7 @@ use super::action::{Action, Exit, Failure, Note, ProbeReport, Why};
 use super::behaviour::Readiness;
 use super::event::{ExitStatus, Notice, Role};
 use super::policy;
-use super::service::{Checking, Goal, Process, Service, State};
+use super::service::{Checking, Ended, Goal, Process, Service, State};
 use super::time::Instant;
 use super::transition::{Cx, FIRST_READINESS_ATTEMPT};
 use crate::config::Signal;
@@ -128,6 +128,7 @@ impl Service {
             State::Pending
             | State::Spawning { .. }
             | State::Stopping { .. }
+            | State::Draining { .. }
             | State::Stopped { .. }
             | State::Restarting { .. }
             | State::Failed => return, // nothing up to stop
@@ -177,6 +178,66 @@ impl Service {
         Exit {
             status,
             after: cx.now.saturating_since(since),
+        }
+    }
+
+    /// The main process of `run` exited while the run was where `was` says:
+    /// act on the exit now, or, in a cgroup, once what it left there is gone.
+    pub(super) fn exit_or_drain(&mut self, cx: &mut Cx<'_>, run: RunId, was: Ended, exit: Exit) {
+        if self.behaviour.contained {
+            let give_up_at = cx.now.saturating_add(self.behaviour.timeout_stop);
+            let next = State::Draining {
+                run,
+                exit,
+                was,
+                give_up_at,
+            };
+            self.set(cx, next, None);
+        } else {
+            self.after_exit(cx, was, exit);
+        }
+    }
+
+    /// What an exit means, by where the run was: a oneshot's completion, a
+    /// failed start, the restart policy, or the end of a stop.
+    pub(super) fn after_exit(&mut self, cx: &mut Cx<'_>, was: Ended, exit: Exit) {
+        let success = policy::is_success(&self.behaviour, exit.status);
+        let up = self.goal.is_up() && !cx.shutting_down;
+        match was {
+            Ended::Starting if !self.is_oneshot() => {
+                self.after_failure(cx, Failure::EarlyExit(exit));
+            }
+            Ended::Starting if success => {
+                let why = Some(Why::Completed(exit));
+                self.set(cx, State::Stopped { completed: true }, why);
+            }
+            Ended::Starting | Ended::Running if !success => {
+                self.after_failure(cx, Failure::Exit(exit));
+            }
+            Ended::Running if up && policy::wants_restart(&self.behaviour, true) => {
+                self.restart_later(cx, Why::Exited(exit), Failure::Exit(exit));
+            }
+            Ended::Starting | Ended::Running => {
+                let why = Some(Why::Exited(exit));
+                self.set(cx, State::Stopped { completed: false }, why);
+            }
+            Ended::Stopping(Some(cause)) if up => {
+                let failure = Failure::Stopped {
+                    cause: Box::new(cause),
+                    exit,
+                };
+                self.after_failure(cx, failure);
+            }
+            Ended::Stopping(None) if up => {
+                // A planned restart (`tend restart`, a changed definition).
+                self.restarts += 1;
+                self.set(cx, State::Pending, Some(Why::Exited(exit)));
+            }
+            Ended::Stopping(_) => {
+                let why = Some(Why::Exited(exit));
+                self.set(cx, State::Stopped { completed: false }, why);
+                cx.forget = self.goal == Goal::Remove;
+            }
         }
     }
 
@@ -288,6 +349,7 @@ impl Service {
             State::Pending
             | State::Spawning { .. }
             | State::Stopping { .. }
+            | State::Draining { .. }
             | State::Stopped { .. }
             | State::Restarting { .. }
             | State::Failed => return,
@@ -321,6 +383,7 @@ impl Service {
                     | State::Stopping { process, .. } => *process = moved,
                     State::Pending
                     | State::Spawning { .. }
+                    | State::Draining { .. }
                     | State::Stopped { .. }
                     | State::Restarting { .. }
                     | State::Failed => {}
@@ -354,6 +417,7 @@ impl Service {
             }
             State::Pending
             | State::Spawning { .. }
+            | State::Draining { .. }
             | State::Stopped { .. }
             | State::Restarting { .. }
             | State::Failed => {}

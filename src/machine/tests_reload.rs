@@ -226,6 +226,9 @@ fn random_walk_over_every_input_keeps_the_invariants() {
                 failures: 2,
             });
         }
+        if &*def.name == "d" {
+            def.behaviour.contained = true;
+        }
         if &*def.name == "b" {
             def.behaviour.readiness = Readiness::Notify;
             def.behaviour.watchdog = Some(Duration::from_secs(2));
@@ -307,6 +310,12 @@ fn random_walk_over_every_input_keeps_the_invariants() {
                         wait: false,
                     },
                 }),
+                (9 | 10, Some(id)) => service
+                    .and_then(|s| match s.state {
+                        State::Draining { run, .. } => Some(run),
+                        _ => None,
+                    })
+                    .map(|run| Event::GroupEmpty { service: id, run }),
                 (8, _) => {
                     let next = if rng.next_u64().is_multiple_of(2) {
                         &full
@@ -345,6 +354,19 @@ fn random_walk_over_every_input_keeps_the_invariants() {
         // Shutdown always completes once every process exits.
         h.shutdown();
         for _ in 0..3 {
+            let draining: Vec<_> = h
+                .sup
+                .slots
+                .iter()
+                .filter_map(|s| s.service.as_ref())
+                .filter_map(|s| match s.state {
+                    State::Draining { run, .. } => Some((s.id, run)),
+                    _ => None,
+                })
+                .collect();
+            for (service, run) in draining {
+                h.event(Event::GroupEmpty { service, run });
+            }
             let live: Vec<_> = h
                 .sup
                 .slots

@@ -45,11 +45,14 @@ fn kinds() -> Vec<(&'static str, Behaviour)> {
     notify.watchdog = Some(Duration::from_secs(30));
     let mut up = plain.clone();
     up.min_uptime = Duration::from_secs(2);
+    let mut contained = plain.clone();
+    contained.contained = true;
     vec![
         ("plain", plain),
         ("checked", checked),
         ("notify", notify),
         ("min_uptime", up),
+        ("contained", contained),
         ("oneshot", Behaviour::of(&oneshot("s"))),
     ]
 }
@@ -124,6 +127,18 @@ fn states(b: &Behaviour) -> Vec<(&'static str, State)> {
                 since: ms(0),
                 kill_at: Some(ms(10_000)),
                 failure: Some(Failure::NotReady(Duration::from_secs(60))),
+            },
+        ),
+        (
+            "draining",
+            State::Draining {
+                run: RUN,
+                exit: Exit {
+                    status: ExitStatus::Code(1),
+                    after: Duration::from_secs(3),
+                },
+                was: Ended::Running,
+                give_up_at: ms(13_000),
             },
         ),
         ("stopped", State::Stopped { completed: false }),
@@ -201,6 +216,7 @@ fn inputs(b: &Behaviour) -> Vec<(&'static str, Goal, bool, Input)> {
         ("exit 0", Up, false, exited(PID, 0)),
         ("exit 1", Up, false, exited(PID, 1)),
         ("exit 0, goal down", Down, false, exited(PID, 0)),
+        ("cgroup empty", Up, false, Input::GroupEmpty { run: RUN }),
         ("exit of another pid", Up, false, exited(Pid(8), 1)),
         (
             "exit of an old run",
@@ -282,6 +298,7 @@ fn note(n: &Note) -> &'static str {
         Note::MainPid { .. } => "main pid",
         Note::MainPidRejected { .. } => "main pid rejected",
         Note::Reloaded(_) => "reloaded",
+        Note::LeftBehind { .. } => "left behind",
         Note::Terminating { .. } => "terminating",
     }
 }
@@ -327,6 +344,16 @@ fn state(s: &State) -> String {
             t(kill_at),
             if failure.is_some() { " counted" } else { "" }
         ),
+        State::Draining {
+            exit,
+            was,
+            give_up_at,
+            ..
+        } => format!(
+            "draining(was {}, {:?}, give up at {give_up_at})",
+            was.name(),
+            exit.status
+        ),
         State::Stopped { completed } => {
             if *completed {
                 "stopped(completed)".into()
@@ -345,7 +372,10 @@ fn table() -> String {
     let mut out = String::new();
     for (kind, behaviour) in kinds() {
         for (state_name, fixture) in states(&behaviour) {
-            if state_name == "completed" && !behaviour.is_oneshot() {
+            let only = |kind_wanted: bool| !kind_wanted;
+            if state_name == "completed" && only(behaviour.is_oneshot())
+                || state_name == "draining" && only(behaviour.contained)
+            {
                 continue;
             }
             for (input_name, goal, held_up, input) in inputs(&behaviour) {

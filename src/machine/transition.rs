@@ -16,7 +16,7 @@ use super::behaviour::Readiness;
 use super::event::{ExitStatus, Notice, Role, Sender};
 use super::policy::{self, Rng};
 use super::reload::Definition;
-use super::service::{Checking, Goal, Process, Service, State};
+use super::service::{Checking, Ended, Goal, Process, Service, State};
 use super::steps::kill;
 use super::time::Instant;
 use super::{Pid, RunId};
@@ -55,6 +55,10 @@ pub enum Input {
         run: RunId,
         pid: Pid,
         status: ExitStatus,
+    },
+    /// The cgroup of `run` is empty.
+    GroupEmpty {
+        run: RunId,
     },
     /// Readiness fd newline or log pattern of `run`.
     Ready {
@@ -125,7 +129,10 @@ impl Service {
             (State::Stopped { .. } | State::Failed, Input::Evaluate) => {
                 cx.forget = self.goal == Goal::Remove;
             }
-            (State::Spawning { .. } | State::Stopping { .. }, Input::Evaluate) => {}
+            (
+                State::Spawning { .. } | State::Stopping { .. } | State::Draining { .. },
+                Input::Evaluate,
+            ) => {}
 
             // ----- commands: they set the goal; Evaluate moves the state -----
             (state, Input::Start { named }) => {
@@ -149,7 +156,8 @@ impl Service {
                     | State::Spawning { .. }
                     | State::Starting { .. }
                     | State::Running { .. }
-                    | State::Stopping { .. } => {}
+                    | State::Stopping { .. }
+                    | State::Draining { .. } => {}
                 }
             }
             (
@@ -158,6 +166,7 @@ impl Service {
                 | State::Starting { .. }
                 | State::Running { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -168,7 +177,13 @@ impl Service {
                 self.budget.clear();
                 self.begin_stop(cx, None, Why::RestartRequested);
             }
-            (State::Pending | State::Spawning { .. } | State::Stopping { .. }, Input::Restart) => {
+            (
+                State::Pending
+                | State::Spawning { .. }
+                | State::Stopping { .. }
+                | State::Draining { .. },
+                Input::Restart,
+            ) => {
                 self.goal = Goal::Up;
                 self.budget.clear();
             }
@@ -189,7 +204,8 @@ impl Service {
                     State::Starting { .. }
                     | State::Running { .. }
                     | State::Spawning { .. }
-                    | State::Stopping { .. } => {}
+                    | State::Stopping { .. }
+                    | State::Draining { .. } => {}
                     State::Pending
                     | State::Stopped { .. }
                     | State::Restarting { .. }
@@ -211,6 +227,7 @@ impl Service {
                 | State::Starting { .. }
                 | State::Running { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -222,6 +239,7 @@ impl Service {
                 | State::Starting { .. }
                 | State::Running { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -245,6 +263,7 @@ impl Service {
             (
                 State::Pending
                 | State::Spawning { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -264,6 +283,7 @@ impl Service {
                 | State::Starting { .. }
                 | State::Running { .. }
                 | State::Stopping { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -284,17 +304,7 @@ impl Service {
                 },
             ) if r == run && pid == process.pid => {
                 let exit = self.exited(cx, run, process, since, status);
-                if !self.is_oneshot() {
-                    self.after_failure(cx, Failure::EarlyExit(exit));
-                } else if policy::is_success(&self.behaviour, status) {
-                    self.set(
-                        cx,
-                        State::Stopped { completed: true },
-                        Some(Why::Completed(exit)),
-                    );
-                } else {
-                    self.after_failure(cx, Failure::Exit(exit));
-                }
+                self.exit_or_drain(cx, run, Ended::Starting, exit);
             }
             (
                 State::Running {
@@ -310,20 +320,7 @@ impl Service {
                 },
             ) if r == run && pid == process.pid => {
                 let exit = self.exited(cx, run, process, since, status);
-                if !policy::is_success(&self.behaviour, status) {
-                    self.after_failure(cx, Failure::Exit(exit));
-                } else if self.goal.is_up()
-                    && !cx.shutting_down
-                    && policy::wants_restart(&self.behaviour, true)
-                {
-                    self.restart_later(cx, Why::Exited(exit), Failure::Exit(exit));
-                } else {
-                    self.set(
-                        cx,
-                        State::Stopped { completed: false },
-                        Some(Why::Exited(exit)),
-                    );
-                }
+                self.exit_or_drain(cx, run, Ended::Running, exit);
             }
             (
                 State::Stopping {
@@ -340,27 +337,23 @@ impl Service {
                 },
             ) if r == run && pid == process.pid => {
                 let exit = self.exited(cx, run, process, since, status);
-                let up = self.goal.is_up() && !cx.shutting_down;
-                match failure {
-                    Some(cause) if up => {
-                        let failure = Failure::Stopped {
-                            cause: Box::new(cause),
-                            exit,
-                        };
-                        self.after_failure(cx, failure);
-                    }
-                    None if up => {
-                        // A planned restart (`tend restart`, a changed definition).
-                        self.restarts += 1;
-                        self.set(cx, State::Pending, Some(Why::Exited(exit)));
-                    }
-                    Some(_) | None => {
-                        let completed = false;
-                        self.set(cx, State::Stopped { completed }, Some(Why::Exited(exit)));
-                        cx.forget = self.goal == Goal::Remove;
-                    }
-                }
+                self.exit_or_drain(cx, run, Ended::Stopping(failure), exit);
             }
+            (State::Draining { run, exit, was, .. }, Input::GroupEmpty { run: r }) if r == run => {
+                self.after_exit(cx, was, exit)
+            }
+            (
+                State::Draining { .. }
+                | State::Starting { .. }
+                | State::Running { .. }
+                | State::Stopping { .. }
+                | State::Pending
+                | State::Spawning { .. }
+                | State::Stopped { .. }
+                | State::Restarting { .. }
+                | State::Failed,
+                Input::GroupEmpty { .. },
+            ) => {} // an old run's cgroup
             (
                 State::Starting { .. }
                 | State::Running { .. }
@@ -369,6 +362,7 @@ impl Service {
                 | State::Spawning { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
+                | State::Draining { .. }
                 | State::Failed,
                 Input::Exited { .. },
             ) => {} // an old run, or a process that is no longer the main one
@@ -386,6 +380,7 @@ impl Service {
                 | State::Stopping { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
+                | State::Draining { .. }
                 | State::Failed,
                 Input::Ready { .. },
             ) => {}
@@ -454,6 +449,7 @@ impl Service {
                 | State::Stopping { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
+                | State::Draining { .. }
                 | State::Failed,
                 Input::ProbeResult { .. },
             ) => {} // an old run's, or a check that is no longer running
@@ -477,6 +473,7 @@ impl Service {
             (
                 State::Pending
                 | State::Spawning { .. }
+                | State::Draining { .. }
                 | State::Stopped { .. }
                 | State::Restarting { .. }
                 | State::Failed,
@@ -543,6 +540,12 @@ impl Service {
                 self.set(cx, state, None);
                 kill(cx, self, run, process);
             }
+            (State::Draining { exit, was, .. }, Input::Deadline) => {
+                let service = self.id;
+                let note = super::action::Note::LeftBehind { service };
+                cx.out.push(Action::Note(note));
+                self.after_exit(cx, was, exit);
+            }
             (State::Restarting { .. }, Input::Deadline) => {
                 if self.goal.is_up() && !cx.shutting_down {
                     self.set(cx, State::Pending, Some(Why::BackoffOver));
@@ -567,8 +570,9 @@ impl Service {
         let to = next.name();
         if let Some(why) = why {
             // A start is one line: `pending -> running (pid 42)`, not two.
-            let logged_from = match self.state {
-                State::Spawning { from, .. } => from,
+            let logged_from = match &self.state {
+                State::Spawning { from, .. } => *from,
+                State::Draining { was, .. } => was.name(),
                 State::Pending
                 | State::Starting { .. }
                 | State::Running { .. }

@@ -58,6 +58,7 @@ pub fn settle(verb: Verb, service: &Service, stale: Option<RunId>, blocked: bool
             | State::Starting { .. }
             | State::Running { .. }
             | State::Stopping { .. }
+            | State::Draining { .. }
             | State::Restarting { .. },
         ) => Settle::Waiting,
         (Verb::Start, State::Running { .. }) => Settle::Done,
@@ -77,7 +78,8 @@ pub fn settle(verb: Verb, service: &Service, stale: Option<RunId>, blocked: bool
             | State::Spawning { .. }
             | State::Starting { .. }
             | State::Running { .. }
-            | State::Stopping { .. },
+            | State::Stopping { .. }
+            | State::Draining { .. },
         ) => Settle::Waiting,
     }
 }

@@ -300,6 +300,10 @@ impl Runtime {
                 name(service),
                 pid.0
             ),
+            Note::LeftBehind { service } => warn!(
+                "{}: processes are left in its cgroup after SIGKILL and timeout_stop; going on",
+                name(service)
+            ),
             Note::Reloaded(plan) => info!("reload: {}", plan.summary()),
             Note::Terminating { again: false } => info!("termination signal: shutting down"),
             Note::Terminating { again: true } => {
