@@ -1,7 +1,13 @@
-//! Builds what `tend status` shows (SPEC §3) from the core's view of a service.
+//! Builds what `tend status` shows (SPEC §3) from the core's view of a service,
+//! and the resource use of services (`cpu_secs`, `memory_bytes`), read once per
+//! request for all the services it names ([`usage_of`]).
+
+use std::collections::HashMap;
 
 use crate::config::{ServiceType, Signal};
-use crate::machine::{ExitStatus, Instant, Service, Supervisor};
+use crate::machine::{ExitStatus, Instant, Service, ServiceId, Supervisor};
+
+use super::usage::{self, Target, Usage};
 
 use super::actions::last_error;
 use crate::protocol::ServiceStatus;
@@ -41,7 +47,41 @@ pub fn service_status(sup: &Supervisor, service: &Service, now: Instant) -> Serv
             .map(|d| round_ms(d.as_secs_f64())),
         waiting_for: sup.waiting_for(service.id).map(str::to_string),
         status_text: service.status_text.clone(),
+        // LEAD: once `ServiceStatus` has SPEC §3's `cpu_secs` and `memory_bytes`,
+        // compute `let usage = usage_of(&self.sup, ids);` once in
+        // `requests.rs` `statuses` (one /proc scan for the whole request), pass
+        // `usage.get(&service.id)` in here and fill them (null when not up):
+        //     cpu_secs: usage.map(|u| round_ms(u.cpu_secs)),
+        //     memory_bytes: usage.map(|u| u.memory_bytes),
     }
+}
+
+/// The CPU time and memory of those of `ids` that have a live process, read
+/// with one pass over `/proc` for all of them (`usage.rs`). Services that are
+/// not up, or whose process group could not be read, are absent.
+pub fn usage_of(sup: &Supervisor, ids: &[ServiceId]) -> HashMap<ServiceId, Usage> {
+    let up: Vec<(ServiceId, i32)> = ids
+        .iter()
+        .filter_map(|id| sup.get(*id))
+        .filter_map(|s| s.state.process().map(|p| (s.id, p.pgid.0)))
+        .collect();
+    if up.is_empty() {
+        return HashMap::new();
+    }
+    let targets: Vec<Target<'_>> = up
+        .iter()
+        .map(|&(_, pgid)| Target {
+            pgid,
+            // LEAD: the service's cgroup folder (SPEC §10) once services get one;
+            // its `cpu.stat` and `memory.current` are then read instead.
+            cgroup: None,
+        })
+        .collect();
+    let measured = usage::measure(&targets);
+    up.iter()
+        .zip(measured)
+        .filter_map(|(&(id, _), usage)| usage.map(|u| (id, u)))
+        .collect()
 }
 
 fn round_ms(secs: f64) -> f64 {

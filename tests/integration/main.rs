@@ -9,6 +9,8 @@
 //! - `hygiene`: what a service inherits (fds, signals, stdin, process group).
 //! - `control`: the control socket and client commands.
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
+//! - `metrics`: the Prometheus endpoint: families, promtool, a real Prometheus,
+//!   routing, hostile clients, bind errors, reloads.
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 
 mod support;
@@ -18,6 +20,7 @@ mod control;
 mod grpc_codec;
 mod hygiene;
 mod lifecycle;
+mod metrics;
 mod output;
 mod pid1;
 mod shutdown;
