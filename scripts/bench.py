@@ -17,6 +17,8 @@ Workloads (N services each):
   log         one child writes 200 MB of 100-byte lines: until the last line is
               in the supervisor's log, against `cat` as the ceiling; every line
               is checked for count and order
+  metrics     tend only: GET /metrics with 1000 services up, sequential scrapes
+              from connect to the server's close (median and p99)
 """
 
 import argparse
@@ -26,6 +28,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -595,6 +598,71 @@ def shutdown(make, n, idx, reps):
     return {"median_s": statistics.median(times), "min_s": min(times)}
 
 
+def http_get(port, path):
+    """A tiny HTTP/1.1 client: (status, body) of one request, read until the
+    server closes (tend answers with Connection: close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        chunks = []
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        status = 0
+    return status, body
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metrics_latency(make, idx, n, scrapes):
+    """tend with n services up and metrics_address set: `scrapes` sequential
+    GET /metrics, each timed from connect to the server's close."""
+    marker = str(950000 + idx)
+    sup = fresh(make, "mt")
+    sup.setup(sleepers(sup, n, marker))
+    port = free_port()
+    path = os.path.join(sup.dir, "tend.json")
+    with open(path) as f:
+        config = json.load(f)
+    config["metrics_address"] = f"127.0.0.1:{port}"
+    with open(path, "w") as f:
+        json.dump(config, f)
+    samples = []
+    try:
+        up(sup, n)
+        status, body = http_get(port, "/metrics")
+        up_lines = body.count(b"\ntend_service_up{")
+        if status != 200 or up_lines != n:
+            raise Failed(f"scrape answered {status} with {up_lines} of {n} services")
+        pids = sup.supervisor_pids()
+        ticks0 = sum(cpu_ticks(p) for p in pids)
+        for _ in range(scrapes):
+            t0 = time.monotonic()
+            status, body = http_get(port, "/metrics")
+            samples.append(time.monotonic() - t0)
+            if status != 200:
+                raise Failed(f"scrape answered {status}")
+        ticks = sum(cpu_ticks(p) for p in pids) - ticks0
+    finally:
+        down(sup)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+    return {"median_ms": statistics.median(samples) * 1000, "p99_ms": p99 * 1000,
+            "scrapes": len(samples), "services": n, "bytes": len(body),
+            "cpu_ms_per_scrape": ticks * 1000 / os.sysconf("SC_CLK_TCK") / len(samples)}
+
+
 def make_log_input(path, megabytes):
     """Lines of exactly LINE_BYTES bytes: a sequence number, padding, newline."""
     count = megabytes * 1_000_000 // LINE_BYTES
@@ -770,6 +838,8 @@ METRICS = [
     ("idle_cpu", "idle CPU / 10 s (100 svc)", "ms", True),
     ("shutdown100", "shutdown, 100 services", "ms", True),
     ("log_pct", "log throughput, % of cat", "%", False),
+    ("scrape_med", "GET /metrics, median", "ms", True),
+    ("scrape_p99", "GET /metrics, p99", "ms", True),
 ]
 
 
@@ -804,6 +874,9 @@ def flatten(r):
         out["shutdown100"] = r["shutdown100"]["median_s"] * 1000
     if "log" in r:
         out["log_pct"] = r["log"]["pct_of_cat"]
+    if "metrics" in r:
+        out["scrape_med"] = r["metrics"]["median_ms"]
+        out["scrape_p99"] = r["metrics"]["p99_ms"]
     return out
 
 
@@ -933,6 +1006,9 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
                 out.update(floor_s=statistics.median(floors), floor_runs_s=floors)
             return out
         attempt("log", log)
+    if sup_name == "tend" and plan.get("metrics_n"):
+        attempt("metrics", lambda: metrics_latency(make, idx, plan["metrics_n"],
+                                                   plan["metrics_scrapes"]))
     if errors:
         r["errors"] = errors
     return r
@@ -956,14 +1032,16 @@ def main():
     binary = os.path.abspath(args.tend) if args.tend else build_tend()
     if args.smoke:
         plan = dict(footprint=[10], startup=[10], startup_reps=1, restart_reps=5, idle_s=1,
-                    shutdown_n=10, shutdown_reps=1, log_mb=2, log_reps=1, smoke=True)
+                    shutdown_n=10, shutdown_reps=1, log_mb=2, log_reps=1, smoke=True,
+                    metrics_n=10, metrics_scrapes=20)
     elif args.quick:
         plan = dict(footprint=[100], startup=[100], startup_reps=2, restart_reps=15, idle_s=3,
-                    shutdown_n=100, shutdown_reps=2, log_mb=50, log_reps=1, smoke=False)
+                    shutdown_n=100, shutdown_reps=2, log_mb=50, log_reps=1, smoke=False,
+                    metrics_n=1000, metrics_scrapes=100)
     else:
         plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=5, restart_reps=100,
                     idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
-                    smoke=False)
+                    smoke=False, metrics_n=1000, metrics_scrapes=200)
 
     candidates = [
         ("tend", lambda d: Tend(d, binary)),
@@ -1023,6 +1101,11 @@ def main():
               f"those bytes too reaches {tend_log['floor_pct_of_cat']:.1f}% of cat; tend "
               f"reaches {tend_log['pct_of_cat']:.1f}% "
               f"({100 * tend_log['floor_s'] / tend_log['seconds']:.0f}% of that floor)")
+    scrape = results.get("tend", {}).get("metrics")
+    if scrape:
+        print(f"GET /metrics: {scrape['services']} services up, {scrape['bytes']} bytes per "
+              f"scrape, {scrape['scrapes']} sequential scrapes, "
+              f"{scrape['cpu_ms_per_scrape']:.1f} ms of tend's CPU each")
     if not args.smoke:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)

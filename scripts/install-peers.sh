@@ -2,8 +2,11 @@
 # Install the supervisors scripts/bench.py compares tend against, from the
 # package registries: supervisord, runit and s6 from Debian, Horust from crates.io;
 # grpcio's health server from PyPI, the real peer of the grpc probe's tests
-# (tests/integration/grpc_codec.rs skips without it); and strace, which
-# tests/integration/launch.rs watches tend's restarts with (it skips without it).
+# (tests/integration/grpc_codec.rs skips without it); strace, which
+# tests/integration/launch.rs watches tend's restarts with (it skips without it);
+# and Prometheus from Debian (`prometheus` and `promtool`), the real peer of the
+# metrics endpoint's tests (tests/integration/metrics.rs skips without them). On
+# a host with systemd, Debian's package also enables a prometheus service on :9090.
 # Idempotent: what is already installed is skipped. Needs root for apt-get.
 set -eu
 
@@ -12,6 +15,7 @@ command -v supervisord >/dev/null 2>&1 || need_apt="$need_apt supervisor"
 command -v runsvdir >/dev/null 2>&1 || need_apt="$need_apt runit"
 command -v s6-svscan >/dev/null 2>&1 || need_apt="$need_apt s6"
 command -v strace >/dev/null 2>&1 || need_apt="$need_apt strace"
+command -v promtool >/dev/null 2>&1 || need_apt="$need_apt prometheus"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -30,7 +34,7 @@ if ! python3 -c "import grpc, grpc_health.v1.health" >/dev/null 2>&1; then
     python3 -m pip install --quiet grpcio grpcio-health-checking
 fi
 
-for p in supervisord runsvdir s6-svscan horust strace; do
+for p in supervisord runsvdir s6-svscan horust strace prometheus promtool; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
 printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"

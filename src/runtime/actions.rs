@@ -94,6 +94,7 @@ impl Runtime {
             let now = self.now();
             let raised: Vec<Event> = self.pending_events.drain(..).collect();
             for event in events.into_iter().chain(raised) {
+                self.count_fact(&event);
                 queue.extend(self.sup.handle(event, now));
             }
         }

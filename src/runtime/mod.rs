@@ -1,16 +1,17 @@
 //! The I/O shell: one thread, one `mio::Poll`, every fd and pid tend owns.
 //!
 //! The loop sleeps in `epoll_wait` until a signal, a service's output, a control
-//! client or the earliest deadline (the core's: backoff, stop and readiness
-//! timeouts, checks; the control server's) wakes it; with nothing due it blocks
-//! with no timeout. It reads the clock once per turn, feeds facts to the core
-//! (`machine::Supervisor`) and carries out the actions it returns
-//! (`actions.rs`). It decides nothing: not whether to restart, not how long to
+//! client, a metrics scraper or the earliest deadline (the core's: backoff,
+//! stop and readiness timeouts, checks; the control and metrics servers')
+//! wakes it; with nothing due it blocks with no timeout. It reads the clock
+//! once per turn, feeds facts to the core (`machine::Supervisor`) and carries
+//! out the actions it returns (`actions.rs`). It decides nothing: not whether to restart, not how long to
 //! wait, not what to stop first, not when a client's request is done.
 //!
 //! One turn, in order: signals (drain the self-pipe → reap every exited child,
 //! draining its pipes before reporting the exit) → output pipes marked
-//! readable → control clients → the core's deadlines. Pipes are
+//! readable → control clients and metrics scrapes (`metrics.rs`) → the core's
+//! deadlines → the control and metrics servers' deadlines. Pipes are
 //! edge-triggered, so a pipe with data left (read budget spent, or the log
 //! congested) stays on the `ready` list.
 //!
@@ -19,6 +20,7 @@
 pub mod catalog;
 pub mod control;
 pub mod launch;
+pub mod metrics;
 pub mod output;
 pub mod render;
 pub mod ring;
@@ -26,6 +28,7 @@ pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod tokens;
+pub mod usage;
 
 mod actions;
 mod pipes;
@@ -60,6 +63,7 @@ const READ_BUDGET: usize = 512 * 1024;
 pub enum RunError {
     Setup(&'static str, io::Error),
     Control(control::ControlError),
+    Metrics(metrics::BindError),
 }
 
 impl std::fmt::Display for RunError {
@@ -67,6 +71,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Setup(what, e) => write!(f, "unable to {what}: {e}"),
             RunError::Control(e) => write!(f, "{e}"),
+            RunError::Metrics(e) => write!(f, "{e}"),
         }
     }
 }
@@ -81,6 +86,8 @@ struct ServiceIo {
     pipes: VecDeque<Token>,
     /// The `log` readiness pattern, while the core wants it watched for `run`.
     pattern: Option<(RunId, String)>,
+    /// Output lines and failed probes, for the metrics.
+    counters: metrics::Counters,
 }
 
 /// A process the shell reports the exit of.
@@ -104,16 +111,23 @@ struct Clock {
     /// This turn's time, as the core counts it and as std does.
     now: Instant,
     std_now: std::time::Instant,
+    /// Unix time (seconds) at `base`: turns the core's times into wall-clock
+    /// times for the metrics without reading the wall clock again.
+    unix_base: f64,
 }
 
 impl Clock {
     fn new() -> Clock {
         let base = std::time::Instant::now();
+        let unix_base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         Clock {
             base,
             wall_start_ms: ring::now_ms(),
             now: Instant::ZERO,
             std_now: base,
+            unix_base,
         }
     }
 
@@ -144,6 +158,7 @@ pub struct Runtime {
     ready: VecDeque<Token>,
     io: HashMap<ServiceId, ServiceIo>,
     control: Option<ControlServer>,
+    metrics: Option<metrics::MetricsServer>,
     log: LogSink,
     scratch: Box<[u8]>,
     exit: Option<i32>,
@@ -177,6 +192,13 @@ impl Runtime {
             ),
             None => None,
         };
+        let metrics = match config.metrics_address {
+            Some(address) => Some(
+                metrics::MetricsServer::bind(address, poll.registry(), &mut tokens)
+                    .map_err(RunError::Metrics)?,
+            ),
+            None => None,
+        };
         let log_token = tokens.next();
         if let Some(fd) = log.watch_fd() {
             // Edge-triggered WRITABLE: an event each time stderr can take more.
@@ -206,6 +228,7 @@ impl Runtime {
             ready: VecDeque::new(),
             io: HashMap::new(),
             control,
+            metrics,
             log,
             scratch: vec![0u8; 256 * 1024].into_boxed_slice(),
             exit: None,
@@ -231,6 +254,9 @@ impl Runtime {
         );
         if let Some(control) = &self.control {
             info!("control socket at {}", control.path().display());
+        }
+        if let Some(metrics) = &self.metrics {
+            info!("metrics at http://{}/metrics", metrics.local_addr());
         }
         for w in &self.config.warnings {
             warn!("{}: {w}", self.config_path.display());
@@ -263,6 +289,7 @@ impl Runtime {
                 let registry = self.poll.registry();
                 control.handle_deadlines(registry, &mut self.tokens, self.clock.std_now);
             }
+            self.metrics_deadlines();
         }
         let code = self.exit.unwrap_or(0);
         self.finish(code)
@@ -293,10 +320,10 @@ impl Runtime {
             .as_ref()
             .and_then(|c| c.poll_deadline())
             .map(|at| at.saturating_duration_since(self.clock.std_now));
-        match (core, control) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [core, control, self.metrics_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn dispatch(&mut self, event: &mio::event::Event) {
@@ -306,6 +333,9 @@ impl Runtime {
         }
         if self.pipes.contains_key(&token) {
             return self.enqueue(token);
+        }
+        if self.metrics.as_ref().is_some_and(|m| m.owns(token)) {
+            return self.on_metrics_event(event);
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -394,6 +424,7 @@ impl Runtime {
 
     /// Hand one event to the core and carry out what it says.
     fn feed(&mut self, event: Event) {
+        self.count_fact(&event);
         let actions = self.sup.handle(event, self.now());
         self.execute(actions);
     }
@@ -428,6 +459,7 @@ impl Runtime {
             warn!("cannot open log_file: {e}");
         }
         self.rebind_control(&config);
+        self.rebind_metrics(&config);
         let services = self.catalog.update(&config);
         self.launch.update(&config.services);
         let settings = settings(&config);

@@ -172,6 +172,7 @@ impl LineSink<'_> {
         let Some(io) = self.io.as_deref_mut() else {
             return;
         };
+        io.counters.add_lines(self.stream, lines.ends.len());
         // Service output is never filtered by log_level, nor shown as an
         // error for coming from stderr (the stream is in the record).
         self.log

@@ -143,10 +143,13 @@ impl Runtime {
             .collect()
     }
 
+    /// The statuses of `ids`, with their resource use read in one pass.
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
+        let usage = super::status::usage_of(&self.sup, ids);
+        let wall = self.clock.wall_start_ms;
         ids.iter()
             .filter_map(|id| self.sup.get(*id))
-            .map(|s| service_status(&self.sup, s, self.now(), self.clock.wall_start_ms))
+            .map(|s| service_status(&self.sup, s, self.now(), wall, usage.get(&s.id)))
             .collect()
     }
 

@@ -1,18 +1,26 @@
-//! Builds what `tend status` shows (SPEC §3) from the core's view of a service.
+//! Builds what `tend status` shows (SPEC §3) from the core's view of a service,
+//! and the resource use of services (`cpu_secs`, `memory_bytes`), read once per
+//! request for all the services it names ([`usage_of`]).
+
+use std::collections::HashMap;
 
 use crate::config::{ServiceType, Signal};
-use crate::machine::{ExitStatus, Instant, Service, Supervisor};
+use crate::machine::{ExitStatus, Instant, Service, ServiceId, Supervisor};
+
+use super::usage::{self, Target, Usage};
 
 use super::actions::last_error;
 use crate::protocol::{ProbeStatus, ServiceStatus, rfc3339_ms};
 
 /// The status of one service at `now`. `wall_start_ms`: the Unix time (ms) at
 /// which the core's clock read zero, to show its instants as wall-clock times.
+/// `usage`: its resource use, from [`usage_of`], when it has a process.
 pub fn service_status(
     sup: &Supervisor,
     service: &Service,
     now: Instant,
     wall_start_ms: u64,
+    usage: Option<&Usage>,
 ) -> ServiceStatus {
     let wall = |at: Instant| rfc3339_ms(wall_start_ms + at.since_start().as_millis() as u64);
     let (last_exit_code, last_signal) = match service.last_exit {
@@ -56,10 +64,38 @@ pub fn service_status(
             message: Some(p.message.clone()),
             failures_in_row: p.failures_in_row,
         }),
-        cpu_secs: None,
-        memory_bytes: None,
+        cpu_secs: usage.map(|u| round_ms(u.cpu_secs)),
+        memory_bytes: usage.map(|u| u.memory_bytes),
         cgroup: None,
     }
+}
+
+/// The CPU time and memory of those of `ids` that have a live process, read
+/// with one pass over `/proc` for all of them (`usage.rs`). Services that are
+/// not up, or whose process group could not be read, are absent.
+pub fn usage_of(sup: &Supervisor, ids: &[ServiceId]) -> HashMap<ServiceId, Usage> {
+    let up: Vec<(ServiceId, i32)> = ids
+        .iter()
+        .filter_map(|id| sup.get(*id))
+        .filter_map(|s| s.state.process().map(|p| (s.id, p.pgid.0)))
+        .collect();
+    if up.is_empty() {
+        return HashMap::new();
+    }
+    let targets: Vec<Target<'_>> = up
+        .iter()
+        .map(|&(_, pgid)| Target {
+            pgid,
+            // LEAD: the service's cgroup folder (SPEC §10) once services get one;
+            // its `cpu.stat` and `memory.current` are then read instead.
+            cgroup: None,
+        })
+        .collect();
+    let measured = usage::measure(&targets);
+    up.iter()
+        .zip(measured)
+        .filter_map(|(&(id, _), usage)| usage.map(|u| (id, u)))
+        .collect()
 }
 
 fn round_ms(secs: f64) -> f64 {

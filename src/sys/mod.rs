@@ -37,7 +37,8 @@ pub use fd::{
     set_umask, wait_writable, write_some,
 };
 pub use process::{
-    effective_uid, is_pid1, kill_group, peek_exited, reap, reap_blocking, set_child_subreaper,
+    clock_ticks_per_second, effective_uid, is_pid1, kill_group, page_size, peek_exited, reap,
+    reap_blocking, set_child_subreaper,
 };
 pub use rlimit::raise_nofile;
 pub use user::resolve_credentials;

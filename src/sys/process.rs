@@ -108,6 +108,22 @@ fn decode_status(status: libc::c_int) -> ExitStatus {
     }
 }
 
+/// The kernel's page size in bytes (`/proc/PID/stat` counts RSS in pages);
+/// 4096 if `sysconf` cannot say.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf takes a constant and reads nothing from us.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Clock ticks per second (`USER_HZ`, the unit of CPU times in
+/// `/proc/PID/stat`); 100 if `sysconf` cannot say.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf takes a constant and reads nothing from us.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@
 //! - `cli`: help, completions, the status table, `shutdown` waiting.
 //! - `import`: `tend import` of Procfiles and supervisord configs (golden files).
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
+//! - `metrics`: the Prometheus endpoint: families, promtool, a real Prometheus,
+//!   routing, hostile clients, bind errors, reloads.
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 
 mod support;
@@ -31,6 +33,7 @@ mod import;
 mod launch;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod output;
 mod pid1;
 mod protocol;
