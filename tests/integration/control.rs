@@ -134,8 +134,7 @@ fn stop_waits_until_the_process_is_gone_and_start_brings_it_back() {
         json!({"services": [{"name": "s", "command": [slow]}]}),
     );
     tend.wait_state("s", "running");
-    eventually("pid", || !dir.read("pid").trim().is_empty());
-    let pid: i64 = dir.read("pid").trim().parse().expect("pid");
+    let pid = dir.wait_pid("pid");
     let (code, _, err) = tend.client(&["stop", "s"]);
     assert_eq!(code, 0, "{err}");
     // When stop returns, the process is gone and the state is stopped.
@@ -192,10 +191,10 @@ fn signal_reaches_the_service() {
         "trap 'echo hup >> \"$DIR/hups\"' HUP; : > \"$DIR/up\"; while :; do sleep 0.05; done",
     );
     let tend = Tend::start(&dir, json!({"services": [{"name": "s", "command": [svc]}]}));
-    eventually("trap set", || dir.exists("up"));
+    poll_until("trap set", PATIENCE, || dir.exists("up"));
     let (code, _, err) = tend.client(&["signal", "s", "HUP"]);
     assert_eq!(code, 0, "{err}");
-    eventually("HUP handled", || dir.read("hups").contains("hup"));
+    poll_until("HUP handled", PATIENCE, || dir.read("hups").contains("hup"));
     let (code, _, _) = tend.client(&["signal", "s", "SIGNOPE"]);
     assert_eq!(code, 1);
 }
@@ -215,28 +214,30 @@ fn logs_returns_recent_lines_and_follows() {
     let (code, out, _) = tend.client(&["logs", "t", "-n", "2"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["line4", "line5"]);
-    // -f streams new lines.
+    // -f first prints the recent lines: once they are out, the follower is
+    // registered, and every line from then on must follow.
     let mut follow = Command::new(TEND)
-        .args(["logs", "t", "-n", "0", "-f", "-s", &tend.socket])
+        .args(["logs", "t", "-n", "2", "-f", "-s", &tend.socket])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("follow");
-    std::thread::sleep(Duration::from_millis(200));
+    // (If the test fails, the follower ends when tend's guard stops tend.)
+    let out = PipeReader::new(follow.stdout.take().expect("stdout"));
+    poll_until("the follower printed the recent lines", PATIENCE, || {
+        out.text().lines().count() >= 2
+    });
+    assert_eq!(out.text(), "line4\nline5\n");
     let (code, _, _) = tend.client(&["restart", "t"]);
     assert_eq!(code, 0);
-    let mut stdout = follow.stdout.take().expect("stdout");
-    let mut got = String::new();
-    let mut buf = [0u8; 4096];
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !got.contains("line5") && std::time::Instant::now() < deadline {
-        match stdout.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    poll_until("the follower printed the new run's lines", PATIENCE, || {
+        out.text().lines().count() >= 7
+    });
+    assert_eq!(
+        out.text(),
+        "line4\nline5\nline1\nline2\nline3\nline4\nline5\n"
+    );
     let _ = follow.kill();
     let _ = follow.wait();
-    assert!(got.contains("line1") && got.contains("line5"), "{got}");
 }
 
 #[test]
@@ -267,7 +268,7 @@ fn reload_applies_the_four_cases_and_keeps_unchanged_pids() {
     tend.wait_until("change restarted", |t| {
         t.state("change") == "running" && t.service_pid("change") != change
     });
-    eventually("drop's process gone", || is_dead(drop_pid));
+    poll_until("drop's process gone", PATIENCE, || is_dead(drop_pid));
     tend.wait_until("drop forgotten", |t| t.service("drop").is_null());
     assert_eq!(tend.service_pid("keep"), keep);
     assert_eq!(tend.service("keep")["restarts"], 0);
@@ -322,7 +323,7 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     );
     let (code, out, err) = tend.client(&["reload"]);
     assert_eq!(code, 0, "{out}{err}");
-    eventually("old socket removed", || !dir.exists("s.sock"));
+    poll_until("old socket removed", PATIENCE, || !dir.exists("s.sock"));
     let status = std::process::Command::new(TEND)
         .args(["status", "a", "-s", &moved])
         .output()
@@ -330,7 +331,7 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     assert!(status.status.success(), "{}", tend.log());
     assert!(String::from_utf8_lossy(&status.stdout).contains("running"));
     // log_level debug took effect: a line logged at debug now shows.
-    eventually("talker's debug line", || {
+    poll_until("talker's debug line", PATIENCE, || {
         tend.log().contains("[DEBUG] talker: hello")
     });
     let s = std::process::Command::new(TEND)
