@@ -232,15 +232,27 @@ fn a_stalled_log_reader_does_not_stall_supervision() {
     };
     let _watch = watch(&dir.join("stderr-is-a-pipe"), Some(&dir.socket()));
     let stderr = child.stderr.take().expect("stderr");
-    // The log pipe fills up (tend's stderr holds a pipe's worth of bytes nobody
-    // read), yet status keeps answering and `other` is running.
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stderr);
-    poll_until("tend's log pipe full", PATIENCE, || {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int for a pipe we own.
-        unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
-        queued >= 60 * 1024
+    // The log pipe fills up and tend stops reading f's output: f's shell ends up
+    // blocked writing to its pipe. Yet status keeps answering and `other` runs.
+    let flood_pid: i64 = poll_until("f's pid", PATIENCE, || {
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(&client(&["status", "--json"])).unwrap_or_default();
+        list.iter().find(|s| s["name"] == "f")?["pid"].as_i64()
     });
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stderr);
+    poll_until(
+        "f blocked writing its output (backpressure)",
+        PATIENCE,
+        || {
+            let wchan =
+                std::fs::read_to_string(format!("/proc/{flood_pid}/wchan")).unwrap_or_default();
+            let mut queued: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int for a pipe we own.
+            unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+            // Where the kernel hides wchan ("0"), a log pipe holding data is all we can see.
+            wchan.contains("pipe_write") || (wchan == "0" && queued > 0)
+        },
+    );
     for _ in 0..10 {
         let status = client(&["status", "--json"]);
         assert!(status.contains("\"other\""), "status answered: {status}");
