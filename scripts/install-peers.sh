@@ -38,3 +38,11 @@ for p in supervisord runsvdir s6-svscan horust strace prometheus promtool; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
 printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"
+
+# scripts/reliability: pid1-orphans needs unshare, socket-safety needs setpriv
+# (both util-linux; without them those checks say what they skipped).
+if ! command -v unshare >/dev/null 2>&1 || ! command -v setpriv >/dev/null 2>&1; then
+    echo "installing util-linux (unshare, setpriv) for scripts/reliability"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends util-linux
+fi

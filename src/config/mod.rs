@@ -91,11 +91,21 @@ pub const HOSTS_FILE: &str = "/etc/hosts";
 /// Read, parse and validate the config at `path` (and its `services_dir`, if
 /// any), against tend's environment and `/etc/hosts` as they are now.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            path: path.display().to_string(),
-            problem: format!("cannot read config file: {e}"),
-        }])
+    let problem = |path: String, problem: String| ConfigErrors(vec![ConfigError { path, problem }]);
+    let bytes = std::fs::read(path).map_err(|e| {
+        problem(
+            path.display().to_string(),
+            format!("cannot read config file: {e}"),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        problem(
+            format!("line {line}, column {column}"),
+            "not UTF-8 text (a config file is JSON, which is UTF-8)".into(),
+        )
     })?;
     parse(&text, path.parent())
 }

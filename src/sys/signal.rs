@@ -204,20 +204,37 @@ extern "C" fn on_caught(signal: c_int, info: *mut libc::siginfo_t, _context: *mu
 
 /// Clear tend's signal mask: a parent that blocked SIGCHLD or SIGTERM must not
 /// blind it. Call after the handlers are installed, so that what is pending goes
-/// to them.
+/// to them. Then block libc's reserved signals (see [`reserved`]).
 pub fn unblock_all() -> io::Result<()> {
-    // SAFETY: sigset_t is plain old data, initialized by sigemptyset; the calls
-    // get valid pointers.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        check(libc::sigprocmask(
-            libc::SIG_SETMASK,
-            &empty,
-            std::ptr::null_mut(),
-        ))?;
+    // The kernel's sigset: one bit per signal, signal N at bit N-1. Raw, because
+    // glibc's sigprocmask quietly drops its reserved signals from a set.
+    let reserved: u64 = reserved().fold(0, |bits, signal| bits | 1 << (signal - 1));
+    for (how, set) in [(libc::SIG_SETMASK, 0u64), (libc::SIG_BLOCK, reserved)] {
+        // SAFETY: rt_sigprocmask with a valid 8-byte set and no old set.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                how,
+                &set as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if ret == -1 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
+}
+
+/// The signals libc keeps for itself between the standard ones and
+/// `SIGRTMIN` (32 and 33 in glibc, 32 to 34 in musl): their default action
+/// ends a process, and libc refuses handlers for them. tend is single-threaded,
+/// so libc never uses them in it; tend keeps them blocked, so that one sent with
+/// `kill` stays pending instead of ending tend. A spawn child empties its mask
+/// before exec, so services get them unblocked.
+pub fn reserved() -> std::ops::Range<c_int> {
+    32..libc::SIGRTMIN()
 }
 
 /// Put every signal that is ignored (`SIG_IGN`, as a parent can hand it down)

@@ -139,7 +139,7 @@ fn shutdown_returns_once_tend_has_exited() {
         dir.exists("stopped"),
         "shutdown returned before the service stopped"
     );
-    eventually("tend exited", || is_dead(i64::from(tend.pid())));
+    poll_until("tend exited", PATIENCE, || is_dead(i64::from(tend.pid())));
     assert_eq!(tend.wait_exit().code(), Some(0));
 }
 

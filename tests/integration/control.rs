@@ -134,8 +134,7 @@ fn stop_waits_until_the_process_is_gone_and_start_brings_it_back() {
         json!({"services": [{"name": "s", "command": [slow]}]}),
     );
     tend.wait_state("s", "running");
-    eventually("pid", || !dir.read("pid").trim().is_empty());
-    let pid: i64 = dir.read("pid").trim().parse().expect("pid");
+    let pid = dir.wait_pid("pid");
     let (code, _, err) = tend.client(&["stop", "s"]);
     assert_eq!(code, 0, "{err}");
     // When stop returns, the process is gone and the state is stopped.
@@ -192,10 +191,10 @@ fn signal_reaches_the_service() {
         "trap 'echo hup >> \"$DIR/hups\"' HUP; : > \"$DIR/up\"; while :; do sleep 0.05; done",
     );
     let tend = Tend::start(&dir, json!({"services": [{"name": "s", "command": [svc]}]}));
-    eventually("trap set", || dir.exists("up"));
+    poll_until("trap set", PATIENCE, || dir.exists("up"));
     let (code, _, err) = tend.client(&["signal", "s", "HUP"]);
     assert_eq!(code, 0, "{err}");
-    eventually("HUP handled", || dir.read("hups").contains("hup"));
+    poll_until("HUP handled", PATIENCE, || dir.read("hups").contains("hup"));
     let (code, _, err) = tend.client(&["signal", "s", "SIGNOPE"]);
     assert_eq!(code, 2, "an unknown signal is a usage error: {err}");
 }
@@ -220,28 +219,39 @@ fn logs_returns_recent_lines_and_follows() {
         lines[0].ends_with(" t | line4") && lines[1].ends_with(" t | line5"),
         "{out}"
     );
-    // -f streams new lines.
+    // -f first prints the recent lines: once they are out, the follower is
+    // registered, and every line from then on must follow.
     let mut follow = Command::new(TEND)
-        .args(["logs", "t", "-n", "0", "-f", "-s", &tend.socket])
+        .args(["logs", "t", "-n", "2", "-f", "-s", &tend.socket])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("follow");
-    std::thread::sleep(Duration::from_millis(200));
+    // (If the test fails, the follower ends when tend's guard stops tend.)
+    let out = PipeReader::new(follow.stdout.take().expect("stdout"));
+    poll_until("the follower printed the recent lines", PATIENCE, || {
+        out.text().lines().count() >= 2
+    });
+    // Each line is `TIME t | TEXT`: keep the text.
+    let texts = || -> Vec<String> {
+        out.text()
+            .lines()
+            .map(|l| l.rsplit(" | ").next().unwrap_or(l).to_string())
+            .collect()
+    };
+    assert_eq!(texts(), ["line4", "line5"]);
     let (code, _, _) = tend.client(&["restart", "t"]);
     assert_eq!(code, 0);
-    let mut stdout = follow.stdout.take().expect("stdout");
-    let mut got = String::new();
-    let mut buf = [0u8; 4096];
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !got.contains("line5") && std::time::Instant::now() < deadline {
-        match stdout.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    poll_until("the follower printed the new run's lines", PATIENCE, || {
+        out.text().lines().count() >= 7
+    });
+    assert_eq!(
+        texts(),
+        [
+            "line4", "line5", "line1", "line2", "line3", "line4", "line5"
+        ]
+    );
     let _ = follow.kill();
     let _ = follow.wait();
-    assert!(got.contains("line1") && got.contains("line5"), "{got}");
 }
 
 #[test]
@@ -272,7 +282,7 @@ fn reload_applies_the_four_cases_and_keeps_unchanged_pids() {
     tend.wait_until("change restarted", |t| {
         t.state("change") == "running" && t.service_pid("change") != change
     });
-    eventually("drop's process gone", || is_dead(drop_pid));
+    poll_until("drop's process gone", PATIENCE, || is_dead(drop_pid));
     tend.wait_until("drop forgotten", |t| t.service("drop").is_null());
     assert_eq!(tend.service_pid("keep"), keep);
     assert_eq!(tend.service("keep")["restarts"], 0);
@@ -327,7 +337,7 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     );
     let (code, out, err) = tend.client(&["reload"]);
     assert_eq!(code, 0, "{out}{err}");
-    eventually("old socket removed", || !dir.exists("s.sock"));
+    poll_until("old socket removed", PATIENCE, || !dir.exists("s.sock"));
     let status = std::process::Command::new(TEND)
         .args(["status", "a", "-s", &moved])
         .output()
@@ -335,7 +345,7 @@ fn reload_applies_top_level_changes_and_moves_the_socket() {
     assert!(status.status.success(), "{}", tend.log());
     assert!(String::from_utf8_lossy(&status.stdout).contains("running"));
     // log_level info took effect: a line logged at info (hidden under warn) now shows.
-    eventually("talker's info line", || {
+    poll_until("talker's info line", PATIENCE, || {
         tend.log().contains("[INFO] talker: hello")
     });
     let s = std::process::Command::new(TEND)

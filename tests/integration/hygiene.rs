@@ -29,8 +29,10 @@ fn services_get_only_fds_0_1_2_and_a_clean_process() {
         &dir,
         json!({"services": [{"name": "p", "command": [probe]}]}),
     );
-    eventually("probe wrote", || dir.exists("fds"));
-    eventually("probe wrote pgid", || !dir.read("pgid").trim().is_empty());
+    poll_until("probe wrote", PATIENCE, || dir.exists("fds"));
+    poll_until("probe wrote pgid", PATIENCE, || {
+        !dir.read("pgid").trim().is_empty()
+    });
     let fds: Vec<String> = dir
         .read("fds")
         .split_whitespace()
@@ -77,7 +79,7 @@ fn environment_and_working_dir_are_applied() {
         ),
         &[("SECRET", "leak")],
     );
-    eventually("probe wrote", || dir.exists("env"));
+    poll_until("probe wrote", PATIENCE, || dir.exists("env"));
     let env = dir.read("env");
     let parts: Vec<&str> = env.trim().split('|').collect();
     assert_eq!(parts[0], "hi");
@@ -122,7 +124,7 @@ fn a_batch_of_services_each_gets_its_own_plan() {
     let tend = Tend::start(&dir, json!({"services": services}));
     for i in 0..70 {
         let name = format!("s{i}");
-        eventually("probe wrote", || dir.exists(&name));
+        poll_until("probe wrote", PATIENCE, || dir.exists(&name));
         let seen = dir.read(&name);
         let (fds, rest) = seen.split_once('|').expect("two parts");
         let extra = fds
@@ -148,20 +150,21 @@ fn services_die_with_a_killed_tend() {
     let svc = dir.script("svc", "echo $$ > \"$DIR/pid\"; exec sleep 1000");
     let mut tend = Tend::start(&dir, json!({"services": [{"name": "s", "command": [svc]}]}));
     tend.wait_state("s", "running");
-    eventually("pid", || !dir.read("pid").trim().is_empty());
-    let pid: i64 = dir.read("pid").trim().parse().expect("pid");
+    let pid = dir.wait_pid("pid");
     // SAFETY: SIGKILL to the tend we spawned.
     unsafe { libc::kill(tend.pid(), libc::SIGKILL) };
     let _ = tend.wait_exit();
-    eventually("service killed by the parent-death signal", || is_dead(pid));
+    poll_until(
+        "service killed by the parent-death signal",
+        PATIENCE,
+        || is_dead(pid),
+    );
 }
 
 #[test]
+#[ignore = "needs root"]
 fn user_and_group_are_switched() {
-    if !is_root() {
-        println!("SKIPPED: needs root");
-        return;
-    }
+    require_root();
     let dir = TestDir::new("user");
     // The probe writes its marker as `nobody`.
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -170,7 +173,7 @@ fn user_and_group_are_switched() {
         &dir,
         json!({"services": [{"name": "p", "command": [probe], "user": "65534", "group": "65534"}]}),
     );
-    eventually("probe wrote", || dir.exists("id"));
+    poll_until("probe wrote", PATIENCE, || dir.exists("id"));
     assert_eq!(
         dir.read("id").split_whitespace().collect::<Vec<_>>(),
         ["65534", "65534"]
@@ -189,7 +192,7 @@ fn rlimits_are_applied() {
         &dir,
         json!({"services": [{"name": "p", "command": [probe], "limits": {"nofile": 123}}]}),
     );
-    eventually("probe wrote", || dir.exists("n"));
+    poll_until("probe wrote", PATIENCE, || dir.exists("n"));
     assert_eq!(dir.read("n").trim(), "123");
     drop(tend);
 }
@@ -204,7 +207,7 @@ fn env_probe(dir: &TestDir) -> String {
 }
 
 fn read_env(dir: &TestDir, name: &str) -> std::collections::BTreeMap<String, String> {
-    eventually(&format!("{name} wrote its environment"), || {
+    poll_until(&format!("{name} wrote its environment"), PATIENCE, || {
         dir.exists(name)
     });
     dir.read(name)
@@ -264,11 +267,9 @@ fn passwd_entry(user: &str) -> Option<(String, String)> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_user_brings_home_user_logname_and_shell_from_its_account() {
-    if !is_root() {
-        println!("SKIPPED: needs root (switching users)");
-        return;
-    }
+    require_root();
     let Some((root_home, root_shell)) = passwd_entry("root") else {
         println!("SKIPPED: no root entry in /etc/passwd");
         return;

@@ -225,7 +225,7 @@ fn dependencies_start_in_order() {
     );
     tend.wait_state("web", "running");
     // `running` comes with the exec; web's own line may follow a moment later.
-    eventually("web wrote its line", || {
+    poll_until("web wrote its line", PATIENCE, || {
         dir.read("order").lines().count() >= 3
     });
     let order: Vec<String> = dir.read("order").lines().map(String::from).collect();

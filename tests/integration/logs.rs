@@ -116,7 +116,9 @@ fn logs_since_leaves_out_older_lines() {
     let (_, out, _) = tend.client(&["logs"]);
     let t_old = out.lines().next().map(time_of).expect("old line");
     // A lower bound, not a race: let two seconds pass on the clock tend stamps.
-    eventually("2 s after the old line", || now_ms() >= t_old + 2000);
+    poll_until("2 s after the old line", PATIENCE, || {
+        now_ms() >= t_old + 2000
+    });
     step(&tend, &dir, "new");
     let (_, out, _) = tend.client(&["logs"]);
     let t_new = out.lines().last().map(time_of).expect("new line");
@@ -157,11 +159,13 @@ fn follow_of_two_services_gets_their_new_lines_only() {
     // tend answers a follower once it is registered: the recent line shows
     // that no later line can be missed. c's line comes first and must not
     // show up.
-    eventually("the recent line", || read(&out_path).contains(" a | a0"));
+    poll_until("the recent line", PATIENCE, || {
+        read(&out_path).contains(" a | a0")
+    });
     step(&tend, &dir, "c1");
     step(&tend, &dir, "a1");
     step(&tend, &dir, "b1");
-    eventually("a1 and b1 followed", || {
+    poll_until("a1 and b1 followed", PATIENCE, || {
         let text = read(&out_path);
         text.contains(" a | a1") && text.contains(" b !| b1")
     });

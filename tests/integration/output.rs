@@ -175,14 +175,22 @@ fn a_flooding_service_does_not_stall_others() {
             {"name": "tick", "command": [tick]},
         ]}),
     );
-    // Status keeps answering and tick keeps running while flood writes as fast
-    // as it can; tend's memory stays bounded.
+    // While flood writes as fast as it can, tick's lines keep coming through
+    // (20 more of them, one every 50 ms) and status keeps answering.
     tend.wait_state("tick", "running");
     let pid = tend.pid();
-    for _ in 0..20 {
-        assert_eq!(tend.state("tick"), "running");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let last_tick = |t: &Tend| -> Option<u64> {
+        let (_, out, _) = t.client(&["logs", "tick", "-n", "1"]);
+        // `TIME tick | tick N`
+        let text = out.trim().rsplit(" | ").next()?;
+        text.strip_prefix("tick ")?.parse().ok()
+    };
+    let first = tend.wait_for("tick's first line", last_tick);
+    tend.wait_for("20 more ticks during the flood", |t| {
+        last_tick(t).filter(|&n| n >= first + 20)
+    });
+    assert_eq!(tend.state("tick"), "running");
+    assert_eq!(tend.state("flood"), "running");
     let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -196,7 +204,6 @@ fn a_flooding_service_does_not_stall_others() {
 
 #[test]
 fn a_stalled_log_reader_does_not_stall_supervision() {
-    use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
 
@@ -220,7 +227,7 @@ fn a_stalled_log_reader_does_not_stall_supervision() {
         .spawn()
         .expect("spawn tend");
     let guard = KillGroupOnDrop(child.id() as i32);
-    eventually("socket", || dir.join("s.sock").exists());
+    poll_until("socket", PATIENCE, || dir.join("s.sock").exists());
     let client = |args: &[&str]| {
         Command::new(TEND)
             .args(args)
@@ -229,30 +236,46 @@ fn a_stalled_log_reader_does_not_stall_supervision() {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    // The log pipe fills up, yet status keeps answering and `other` is running.
+    let _watch = watch(&dir.join("stderr-is-a-pipe"), Some(&dir.socket()));
+    let stderr = child.stderr.take().expect("stderr");
+    // The log pipe fills up and tend stops reading f's output: f's shell ends up
+    // blocked writing to its pipe. Yet status keeps answering and `other` runs.
+    let flood_pid: i64 = poll_until("f's pid", PATIENCE, || {
+        let list: Vec<serde_json::Value> =
+            serde_json::from_str(&client(&["status", "--json"])).unwrap_or_default();
+        list.iter().find(|s| s["name"] == "f")?["pid"].as_i64()
+    });
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stderr);
+    poll_until(
+        "f blocked writing its output (backpressure)",
+        PATIENCE,
+        || {
+            let wchan =
+                std::fs::read_to_string(format!("/proc/{flood_pid}/wchan")).unwrap_or_default();
+            let mut queued: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int for a pipe we own.
+            unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+            // Where the kernel hides wchan ("0"), a log pipe holding data is all we can see.
+            wchan.contains("pipe_write") || (wchan == "0" && queued > 0)
+        },
+    );
     for _ in 0..10 {
         let status = client(&["status", "--json"]);
         assert!(status.contains("\"other\""), "status answered: {status}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // Now read: every line arrives, in order.
-    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = PipeReader::new(stderr);
     let mut seen = 0u64;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    while seen < 200_000 {
-        let n = stderr.read(&mut chunk).unwrap_or(0);
-        assert!(n > 0, "log ended early after {seen} lines");
-        buf.extend_from_slice(&chunk[..n]);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line);
+    poll_until("all 200000 lines of f in tend's log", PATIENCE, || {
+        for line in reader.take_lines() {
             if let Some((_, text)) = line.trim_end().split_once("] f: n ") {
                 assert_eq!(text, seen.to_string(), "line order");
                 seen += 1;
             }
         }
-    }
+        assert!(!reader.ended(), "log ended early after {seen} lines");
+        seen == 200_000
+    });
     drop(guard);
     let _ = child.wait();
 }

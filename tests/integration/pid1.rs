@@ -9,15 +9,13 @@ use serde_json::json;
 use crate::support::*;
 
 #[test]
+#[ignore = "needs root"]
 fn as_pid1_reaps_orphans_and_stops_on_sigterm() {
-    if !is_root() {
-        println!("SKIPPED: needs root");
-        return;
-    }
-    if Command::new("unshare").arg("--version").output().is_err() {
-        println!("SKIPPED: unshare not installed");
-        return;
-    }
+    require_root();
+    assert!(
+        Command::new("unshare").arg("--version").output().is_ok(),
+        "this test needs unshare (util-linux)"
+    );
     let dir = TestDir::new("pid1");
     let svc = dir.script(
         "svc",
@@ -39,26 +37,28 @@ fn as_pid1_reaps_orphans_and_stops_on_sigterm() {
         .spawn()
         .expect("unshare");
     let _guard = KillGroupOnDrop(child.id() as i32);
-    eventually("service started", || !dir.read("mypid").trim().is_empty());
+    let _watch = watch(&dir.join("tend.log"), None);
+    dir.wait_pid("mypid");
     // Inside the namespace, tend is pid 1 and the service is its child.
     let logtext = || std::fs::read_to_string(dir.join("tend.log")).unwrap_or_default();
-    eventually("orphan reaped by tend as pid 1", || {
+    poll_until("orphan reaped by tend as pid 1", PATIENCE, || {
         logtext().contains("reaped orphan")
     });
     // unshare forwards nothing; signal tend (pid 1 inside) through its host pid.
-    let host_pid = find_child_pid(child.id() as i32).expect("tend's host pid");
+    let host_pid = find_child_pid(child.id() as i32);
     // SAFETY: SIGTERM to the tend we started (via unshare).
     unsafe { libc::kill(host_pid, libc::SIGTERM) };
-    let status = child.wait().expect("wait");
+    let status = poll_until("tend (pid 1) to exit", PATIENCE, || {
+        child.try_wait().ok().flatten()
+    });
     assert_eq!(status.code(), Some(0), "{}", logtext());
     assert!(logtext().contains("tend exiting with code 0"));
 }
 
 /// The pid of the single child of `parent`, from /proc.
-fn find_child_pid(parent: i32) -> Option<i32> {
-    let mut found = None;
-    eventually("tend forked by unshare", || {
-        found = std::fs::read_dir("/proc").ok().and_then(|entries| {
+fn find_child_pid(parent: i32) -> i32 {
+    poll_until("tend forked by unshare", PATIENCE, || {
+        std::fs::read_dir("/proc").ok().and_then(|entries| {
             entries.flatten().find_map(|e| {
                 let pid: i32 = e.file_name().to_str()?.parse().ok()?;
                 let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
@@ -71,8 +71,6 @@ fn find_child_pid(parent: i32) -> Option<i32> {
                     .ok()?;
                 (ppid == parent).then_some(pid)
             })
-        });
-        found.is_some()
-    });
-    found
+        })
+    })
 }

@@ -24,7 +24,9 @@ fn sigterm_reaches_every_service_and_tend_exits_0() {
     );
     // Wait until each shell has set its trap, or SIGTERM could beat it.
     for n in ["a", "b", "c"] {
-        eventually(&format!("{n} trap set"), || dir.exists(&format!("up.{n}")));
+        poll_until(&format!("{n} trap set"), PATIENCE, || {
+            dir.exists(&format!("up.{n}"))
+        });
     }
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.wait_exit().code(), Some(0), "{}", tend.log());
@@ -49,8 +51,7 @@ fn sigkill_after_timeout_stop_for_a_child_that_ignores_sigterm() {
         json!({"services": [{"name": "s", "command": [stubborn], "timeout_stop": "300ms"}]}),
     );
     tend.wait_state("s", "running");
-    eventually("pid file", || !dir.read("pid").trim().is_empty());
-    let pid: i64 = dir.read("pid").trim().parse().expect("pid");
+    let pid = dir.wait_pid("pid");
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.wait_exit().code(), Some(0));
     let log = tend.log();
@@ -77,7 +78,7 @@ fn grandchildren_in_the_group_get_the_stop_signal() {
         json!({"services": [{"name": "p", "command": [parent]}]}),
     );
     tend.wait_state("p", "running");
-    eventually("grandchild started", || {
+    poll_until("grandchild started", PATIENCE, || {
         !dir.read("gc.pid").trim().is_empty()
     });
     tend.signal(libc::SIGTERM);
@@ -103,7 +104,9 @@ fn services_stop_in_reverse_dependency_order() {
         ]}),
     );
     for n in ["db", "app", "web"] {
-        eventually(&format!("{n} trap set"), || dir.exists(&format!("up.{n}")));
+        poll_until(&format!("{n} trap set"), PATIENCE, || {
+            dir.exists(&format!("up.{n}"))
+        });
     }
     tend.signal(libc::SIGINT);
     assert_eq!(tend.wait_exit().code(), Some(0));
@@ -122,7 +125,7 @@ fn second_sigterm_kills_what_is_left_at_once() {
         &dir,
         json!({"services": [{"name": "s", "command": [stubborn], "timeout_stop": "1h"}]}),
     );
-    eventually("trap set", || dir.exists("up"));
+    poll_until("trap set", PATIENCE, || dir.exists("up"));
     tend.signal(libc::SIGTERM);
     tend.wait_state("s", "stopping");
     tend.signal(libc::SIGTERM);
@@ -146,24 +149,12 @@ fn orphans_of_a_service_are_reaped() {
         json!({"services": [{"name": "m", "command": [maker], "restart_policy": "never"}]}),
     );
     tend.wait_state("m", "stopped");
-    eventually("pid files", || {
-        !dir.read("escaped.pid").trim().is_empty() && !dir.read("ingroup.pid").trim().is_empty()
-    });
     for file in ["escaped.pid", "ingroup.pid"] {
-        let pid: i64 = dir.read(file).trim().parse().expect("pid");
-        eventually(&format!("{file} reaped, not a zombie"), || is_reaped(pid));
+        let pid = dir.wait_pid(file);
+        poll_until(&format!("{file} reaped, not a zombie"), PATIENCE, || {
+            is_reaped(pid)
+        });
     }
     // tend has no zombie children at all.
-    let zombies = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| {
-            let rest = stat.rsplit(')').next().unwrap_or("");
-            let mut f = rest.split_whitespace();
-            f.next() == Some("Z") && f.next() == Some(&tend.pid().to_string())
-        })
-        .count();
-    assert_eq!(zombies, 0);
+    assert_eq!(zombies_of(tend.pid()), Vec::<i32>::new());
 }

@@ -165,7 +165,7 @@ fn a_parent_that_blocked_or_ignored_signals_cannot_blind_tend() {
     // And SIGTERM shuts it down.
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.wait_exit().code(), Some(0), "{}", tend.log());
-    eventually("the service is stopped", || is_dead(service));
+    poll_until("the service is stopped", PATIENCE, || is_dead(service));
 }
 
 fn proc_status(pid: i32) -> String {

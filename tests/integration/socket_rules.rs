@@ -83,10 +83,7 @@ fn remove_folder(path: &Path) {
 #[test]
 #[ignore = "needs root"]
 fn the_default_socket_folder_is_created_private_and_found_by_the_client() {
-    if !is_root() {
-        println!("SKIPPED: needs root");
-        return;
-    }
+    require_root();
     let uid = spare_uid(0);
     let folder = PathBuf::from(format!("/tmp/tend-{uid}"));
     remove_folder(&folder);
@@ -99,7 +96,7 @@ fn the_default_socket_folder_is_created_private_and_found_by_the_client() {
     );
     let mut tend = Background::start(&dir, uid, &config);
     let socket = folder.join("tend.sock");
-    eventually("the default socket", || socket.exists());
+    poll_until("the default socket", PATIENCE, || socket.exists());
     let meta = std::fs::symlink_metadata(&folder).expect("folder");
     assert!(meta.is_dir());
     assert_eq!(meta.uid(), uid);
@@ -126,10 +123,7 @@ fn the_default_socket_folder_is_created_private_and_found_by_the_client() {
 #[test]
 #[ignore = "needs root"]
 fn a_socket_folder_with_another_owner_a_loose_mode_or_a_symlink_is_refused() {
-    if !is_root() {
-        println!("SKIPPED: needs root");
-        return;
-    }
+    require_root();
     let uid = spare_uid(1);
     let folder = PathBuf::from(format!("/tmp/tend-{uid}"));
     let dir = TestDir::new("badfolder");
@@ -175,10 +169,7 @@ fn a_socket_folder_with_another_owner_a_loose_mode_or_a_symlink_is_refused() {
 #[test]
 #[ignore = "needs root"]
 fn a_server_of_another_uid_is_refused_and_nothing_is_sent() {
-    if !is_root() {
-        println!("SKIPPED: needs root");
-        return;
-    }
+    require_root();
     let (server, other) = (spare_uid(2), spare_uid(3));
     let dir = TestDir::new("foreign");
     let own = dir.join("u");
@@ -192,7 +183,7 @@ fn a_server_of_another_uid_is_refused_and_nothing_is_sent() {
         .to_string(),
     );
     let tend = Background::start(&dir, server, &config);
-    eventually("socket", || Path::new(&socket).exists());
+    poll_until("socket", PATIENCE, || Path::new(&socket).exists());
     // The folder is the server's: let the other uid reach the socket at all.
     std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");

@@ -1,19 +1,25 @@
-//! Test support: a private folder per test, tiny `/bin/sh` services, and a `Tend`
-//! guard that runs the real binary and never leaks processes.
+//! Test support: a private folder per test, tiny `/bin/sh` services, a `Tend`
+//! guard that runs the real binary and never leaks processes, and `poll_until`,
+//! the one way every test waits.
 //!
 //! Rules (STYLE.md Part 2 §E): wait for conditions with a generous deadline,
 //! never for a fixed time; observe only through `tend status --json`, tend's log
-//! and marker files; tend's output goes to a file in the test folder, which is
-//! printed when a wait times out.
+//! and marker files. tend's output goes to a file in the test folder; every tend
+//! a test starts is *watched* (see `watch`), so when any wait times out the
+//! failure shows the status and the tail of the log of each tend the test runs.
+//! A failed test keeps its folder under /tmp for a closer look.
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -24,6 +30,139 @@ pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// What a `poll_until` condition returns: `bool` (done or not yet), or
+/// `Option<T>` (the value it waited for, once it is there).
+pub trait Outcome {
+    type Value;
+    fn done(self) -> Option<Self::Value>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn done(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    fn done(self) -> Option<T> {
+        self
+    }
+}
+
+/// Evaluate `condition` until it is done and return its value; after
+/// `deadline` fail the test, naming `what` and showing the status and log of
+/// every tend this test runs. Polls quickly at first (most conditions hold
+/// within milliseconds), then every 50 ms.
+#[track_caller]
+pub fn poll_until<R: Outcome>(
+    what: &str,
+    deadline: Duration,
+    condition: impl FnMut() -> R,
+) -> R::Value {
+    match poll_for(deadline, condition) {
+        Some(value) => value,
+        None => panic!(
+            "timed out after {deadline:?} waiting for: {what}\n{}",
+            watched_report()
+        ),
+    }
+}
+
+/// `poll_until` without the failure: None when the deadline passed. For the
+/// few waits that have a fallback (a guard's clean-up).
+pub fn poll_for<R: Outcome>(
+    deadline: Duration,
+    mut condition: impl FnMut() -> R,
+) -> Option<R::Value> {
+    let end = Instant::now() + deadline;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(value) = condition().done() {
+            return Some(value);
+        }
+        let now = Instant::now();
+        if now >= end {
+            return None;
+        }
+        std::thread::sleep(pause.min(end - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A tend whose log (and status, when it has a socket) a timed-out wait shows.
+struct Watched {
+    id: usize,
+    log: PathBuf,
+    socket: Option<String>,
+}
+
+thread_local! {
+    // Each test runs on its own thread, so this is "the tends of this test".
+    static WATCHED: RefCell<Vec<Watched>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Removes its tend from the watched list when dropped.
+pub struct WatchGuard(usize);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let id = self.0;
+        WATCHED.with(|w| w.borrow_mut().retain(|x| x.id != id));
+    }
+}
+
+/// Show this log (and this socket's status) if a wait of this test times out.
+/// For tests that start tend without `Tend`; `Tend::start` does it itself.
+pub fn watch(log: &Path, socket: Option<&str>) -> WatchGuard {
+    let id = COUNTER.fetch_add(1, Ordering::SeqCst);
+    WATCHED.with(|w| {
+        w.borrow_mut().push(Watched {
+            id,
+            log: log.to_path_buf(),
+            socket: socket.map(str::to_string),
+        })
+    });
+    WatchGuard(id)
+}
+
+/// Lines of a log shown on a timeout; the full file stays in the test folder.
+const LOG_TAIL: usize = 300;
+
+fn watched_report() -> String {
+    WATCHED.with(|w| {
+        let mut out = String::new();
+        for x in w.borrow().iter() {
+            if let Some(socket) = &x.socket {
+                let status = Command::new(TEND)
+                    .args(["status", "--json", "-s", socket])
+                    .output()
+                    .map(|o| {
+                        format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        )
+                    })
+                    .unwrap_or_else(|e| format!("(status failed: {e})"));
+                out.push_str(&format!("--- status ({socket}) ---\n{status}\n"));
+            }
+            let log = fs::read_to_string(&x.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let skip = lines.len().saturating_sub(LOG_TAIL);
+            out.push_str(&format!(
+                "--- log {} ({} lines, {} not shown) ---\n{}\n",
+                x.log.display(),
+                lines.len(),
+                skip,
+                lines[skip..].join("\n")
+            ));
+        }
+        out
+    })
+}
 
 /// A fresh folder under /tmp. Short paths: a socket path must fit in 108 bytes.
 pub struct TestDir {
@@ -69,6 +208,14 @@ impl TestDir {
         self.join(name).exists()
     }
 
+    /// Wait until the file `name` holds a pid (a script's `echo $$ > file`).
+    #[track_caller]
+    pub fn wait_pid(&self, name: &str) -> i64 {
+        poll_until(&format!("a pid in {name}"), PATIENCE, || {
+            self.read(name).trim().parse().ok()
+        })
+    }
+
     pub fn socket(&self) -> String {
         self.join("s.sock").display().to_string()
     }
@@ -89,6 +236,7 @@ pub struct Tend {
     pub socket: String,
     pub config: PathBuf,
     exited: Option<ExitStatus>,
+    _watch: WatchGuard,
 }
 
 impl Tend {
@@ -115,7 +263,8 @@ impl Tend {
         config: &Path,
         customize: impl FnOnce(&mut Command),
     ) -> Tend {
-        let log = fs::File::create(dir.join("tend.log")).expect("log file");
+        let log_path = dir.join("tend.log");
+        let log = fs::File::create(&log_path).expect("log file");
         let log2 = log.try_clone().expect("clone log");
         let mut command = Command::new(TEND);
         command
@@ -133,25 +282,24 @@ impl Tend {
             socket: dir.socket(),
             config: config.to_path_buf(),
             exited: None,
+            _watch: watch(&log_path, Some(&dir.socket())),
         };
         tend.wait_for_socket();
         tend
     }
 
     /// Wait until tend listens (or has already exited, as a quick job may).
+    #[track_caller]
     fn wait_for_socket(&mut self) {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if Path::new(&self.socket).exists() {
-                return;
+        let socket = PathBuf::from(&self.socket);
+        let child = &mut self.child;
+        let exited = &mut self.exited;
+        poll_until("tend to create its socket", PATIENCE, || {
+            if let Ok(Some(status)) = child.try_wait() {
+                *exited = Some(status);
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(status);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("tend never created its socket\n--- log ---\n{}", self.log());
+            socket.exists() || exited.is_some()
+        });
     }
 
     pub fn pid(&self) -> i32 {
@@ -201,28 +349,18 @@ impl Tend {
         self.service(name)["pid"].as_i64()
     }
 
-    /// Poll `check` until it returns Some, or fail with everything we know.
-    pub fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&Tend) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(v) = check(self) {
-                return v;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for: {what}\n--- status ---\n{}\n--- log ---\n{}",
-                    serde_json::to_string_pretty(&self.status()).unwrap_or_default(),
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+    /// `poll_until` with this tend as the condition's argument.
+    #[track_caller]
+    pub fn wait_for<R: Outcome>(&self, what: &str, mut check: impl FnMut(&Tend) -> R) -> R::Value {
+        poll_until(what, PATIENCE, || check(self))
     }
 
-    pub fn wait_until(&self, what: &str, mut check: impl FnMut(&Tend) -> bool) {
-        self.wait_for(what, |t| check(t).then_some(()))
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, check: impl FnMut(&Tend) -> bool) {
+        self.wait_for(what, check)
     }
 
+    #[track_caller]
     pub fn wait_state(&self, name: &str, state: &str) -> Value {
         self.wait_for(&format!("{name} {state}"), |t| {
             let s = t.service(name);
@@ -237,24 +375,19 @@ impl Tend {
     }
 
     /// Wait for tend to exit (it must, within PATIENCE).
+    #[track_caller]
     pub fn wait_exit(&mut self) -> ExitStatus {
         if let Some(status) = self.exited {
             return status;
         }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(status);
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!("tend did not exit\n--- log ---\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        let status = poll_until("tend to exit", PATIENCE, || child.try_wait().ok().flatten());
+        self.exited = Some(status);
+        status
     }
 
     /// Wait until the log contains `needle`.
+    #[track_caller]
     pub fn wait_log(&self, needle: &str) {
         self.wait_until(&format!("log contains {needle:?}"), |t| {
             t.log().contains(needle)
@@ -268,16 +401,67 @@ impl Drop for Tend {
             return;
         }
         self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let child = &mut self.child;
+        let gone = poll_for(Duration::from_secs(10), || {
+            child.try_wait().ok().flatten().is_some()
+        });
+        if gone.is_none() {
+            // SAFETY: the group we created with process_group(0).
+            unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
+            let _ = self.child.wait();
         }
-        // SAFETY: the group we created with process_group(0).
-        unsafe { libc::kill(-self.pid(), libc::SIGKILL) };
-        let _ = self.child.wait();
+    }
+}
+
+/// What a child process writes to a pipe, collected by a reader thread so a
+/// test can wait for it with `poll_until` instead of a blocking read.
+pub struct PipeReader {
+    data: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<Mutex<bool>>,
+}
+
+impl PipeReader {
+    pub fn new(mut pipe: impl Read + Send + 'static) -> PipeReader {
+        let data = Arc::new(Mutex::new(Vec::new()));
+        let ended = Arc::new(Mutex::new(false));
+        let (d, e) = (data.clone(), ended.clone());
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 1 << 16];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => d
+                        .lock()
+                        .expect("reader lock")
+                        .extend_from_slice(&chunk[..n]),
+                }
+            }
+            *e.lock().expect("reader lock") = true;
+        });
+        PipeReader { data, ended }
+    }
+
+    /// Everything read so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data.lock().expect("reader lock")).into_owned()
+    }
+
+    /// Take the complete lines read so far (a partial last line stays).
+    pub fn take_lines(&self) -> Vec<String> {
+        let mut data = self.data.lock().expect("reader lock");
+        let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let taken: Vec<u8> = data.drain(..=end).collect();
+        String::from_utf8_lossy(&taken)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether the writer closed the pipe.
+    pub fn ended(&self) -> bool {
+        *self.ended.lock().expect("reader lock")
     }
 }
 
@@ -298,20 +482,38 @@ pub fn is_reaped(pid: i64) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Wait (up to PATIENCE) for a plain condition without a tend to report on.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !check() {
-        if Instant::now() > deadline {
-            panic!("timed out waiting for: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+/// Zombie children of `parent`, from /proc.
+pub fn zombies_of(parent: i32) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let mut fields = stat.rsplit(')').next()?.split_whitespace();
+            let zombie = fields.next() == Some("Z");
+            let ppid: i32 = fields.next()?.parse().ok()?;
+            (zombie && ppid == parent).then_some(pid)
+        })
+        .collect()
 }
 
+/// Skip nothing silently: a test marked `#[ignore = "needs root"]` that is run
+/// anyway (`--include-ignored`) by a non-root user fails here, saying why.
+/// Whether the tests run as root (for tests that do more when they do).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no arguments and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() == 0 };
+    assert!(
+        root,
+        "this test needs root (run it as root, or leave out --include-ignored)"
+    );
 }
 
 /// SIGKILLs a process group when dropped, so a failed test leaves nothing behind.

@@ -80,13 +80,21 @@ pub(super) unsafe fn clone_running(top: *mut u8, plan: &ChildPlan<'_>) -> io::Re
 /// As for [`clone_running`]; with `vfork` the call itself provides it.
 unsafe fn clone_child(top: *mut u8, plan: &ChildPlan<'_>, vfork: bool) -> io::Result<libc::pid_t> {
     let flags = libc::CLONE_VM | libc::SIGCHLD | if vfork { libc::CLONE_VFORK } else { 0 };
-    // SAFETY: sigset_t is plain data, filled by sigfillset; the calls get valid
-    // pointers; the caller vouches for `top` and `plan`.
+    // The mask is set with the raw system call both ways: libc's sigprocmask
+    // hides its reserved signals from the old mask it returns, and restoring
+    // that would unblock what `signal::unblock_all` keeps blocked.
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    // SAFETY: rt_sigprocmask with valid 8-byte sets; the caller vouches for
+    // `top` and `plan`.
     unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            &mut old as *mut u64,
+            8usize,
+        );
         let pid = libc::clone(
             child_entry,
             top.cast(),
@@ -94,7 +102,13 @@ unsafe fn clone_child(top: *mut u8, plan: &ChildPlan<'_>, vfork: bool) -> io::Re
             plan as *const ChildPlan<'_> as *mut libc::c_void,
         );
         let error = io::Error::last_os_error();
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &old as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
         if pid == -1 { Err(error) } else { Ok(pid) }
     }
 }
