@@ -499,6 +499,9 @@ impl Runtime {
         }
         self.rebind_control(&config);
         self.rebind_metrics(&config);
+        if config.cgroup != self.config.cgroup {
+            warn!("reload: a changed \"cgroup\" takes effect when tend next starts");
+        }
         let services = match &mut self.cgroups {
             Some(cgroups) => {
                 cgroups.update(&config.services);

@@ -325,6 +325,14 @@ fn reload_creates_and_removes_service_cgroups() {
     eventually("b's cgroup removed", || !cg.join("tend-b").exists());
     assert!(cg.join("tend-a").is_dir() && cg.join("tend-c").is_dir());
     assert_eq!(tend.service_pid("a"), a, "a is untouched");
+    // The `cgroup` folder itself is read at start only: a reload says so.
+    let moved = json!({"cgroup": "/tmp", "control_socket": dir.socket(),
+                       "services": [sleeper("a"), sleeper("c")]});
+    dir.write("config.json", &moved.to_string());
+    let (code, out, err) = tend.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    tend.wait_log("a changed \"cgroup\" takes effect when tend next starts");
+    assert_eq!(tend.service_pid("a"), a);
     drop(tend);
     // At exit tend removes the cgroups it made (they are empty then).
     assert!(!cg.join("tend-a").exists() && !cg.join("tend-c").exists());
