@@ -53,7 +53,7 @@ impl Runtime {
                         // Quietly: most groups are empty by then.
                         let _ = crate::sys::kill_group(process.pgid.0, libc::SIGKILL);
                     }
-                    Vec::new()
+                    self.clear_cgroup(service, run)
                 }
                 Action::Probe { service, run, role } => self.probe(service, run, role),
                 Action::CancelProbe { service, role } => {
@@ -70,6 +70,11 @@ impl Runtime {
                 }
                 Action::Transitioned(t) => self.transitioned(&t),
                 Action::Note(note) => {
+                    if let (Note::LeftBehind { service }, Some(cgroups)) =
+                        (&note, &mut self.cgroups)
+                    {
+                        cgroups.stop_draining(*service);
+                    }
                     self.note(&note);
                     Vec::new()
                 }
@@ -122,6 +127,12 @@ impl Runtime {
                     Some(Ok(child)) => Ok((spec, child)),
                     Some(Err(e)) => {
                         error!("{}: cannot spawn {:?}: {e}", spec.name, spec.command);
+                        if e.stage == super::spawn::Stage::Cgroup
+                            && let Some(cgroups) = &mut self.cgroups
+                        {
+                            // Removed behind tend's back? The next start finds it again.
+                            cgroups.repair(spec);
+                        }
                         Err(e.to_string())
                     }
                     None => Err("not spawned".to_string()),
@@ -190,6 +201,57 @@ impl Runtime {
         }
         if let Err(e) = crate::sys::kill_group(group, signal.0) {
             debug!("{name}: kill({}, {signal}): {e}", -group);
+        }
+        if signal == Signal::KILL
+            && let Some(cgroups) = &mut self.cgroups
+            && cgroups.contains(&name)
+        {
+            // Everything in its cgroup, whichever process group it is in now.
+            cgroups.kill(&name);
+        }
+    }
+
+    /// `run`'s main process exited: for a service in a cgroup, kill what is
+    /// left there and report `GroupEmpty` now if it is empty already, or
+    /// later from the watch (`on_cgroup_event`, `cgroup_deadlines`).
+    fn clear_cgroup(&mut self, service: ServiceId, run: RunId) -> Vec<Event> {
+        let Some(s) = self.sup.get(service).filter(|s| s.behaviour.contained) else {
+            return Vec::new();
+        };
+        let name = s.name().to_string();
+        let now = self.clock.std_now;
+        // Without cgroups (it cannot happen for a contained service): empty.
+        let empty = match &mut self.cgroups {
+            Some(cgroups) => cgroups.drain(service, &name, run, now),
+            None => true,
+        };
+        if empty {
+            vec![Event::GroupEmpty { service, run }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The cgroup watch fired: report the runs whose cgroup is now empty.
+    pub(super) fn on_cgroup_event(&mut self) {
+        let empty = match &mut self.cgroups {
+            Some(cgroups) => cgroups.on_event(),
+            None => Vec::new(),
+        };
+        for (service, run) in empty {
+            self.feed(Event::GroupEmpty { service, run });
+        }
+    }
+
+    /// Kill rounds due (kernels without `cgroup.kill`); report what emptied.
+    pub(super) fn cgroup_deadlines(&mut self) {
+        let now = self.clock.std_now;
+        let empty = match &mut self.cgroups {
+            Some(cgroups) => cgroups.handle_deadlines(now),
+            None => Vec::new(),
+        };
+        for (service, run) in empty {
+            self.feed(Event::GroupEmpty { service, run });
         }
     }
 
@@ -313,8 +375,11 @@ impl Runtime {
         }
     }
 
-    /// A removed service is gone: close what it held.
+    /// A removed service is gone: close what it held, remove its cgroup.
     fn forget(&mut self, service: ServiceId) {
+        if let Some(cgroups) = &mut self.cgroups {
+            cgroups.forget(service);
+        }
         if let Some(io) = self.io.remove(&service) {
             for token in io.pipes {
                 self.close_pipe(token);

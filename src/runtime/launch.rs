@@ -216,6 +216,8 @@ fn rlimits(limits: &Limits) -> Vec<Rlimit> {
 pub struct LaunchPlans {
     env: Environment,
     plans: HashMap<String, (ServiceSpec, LaunchPlan)>,
+    /// Each contained service's `cgroup.procs` (SPEC §10), which its child joins.
+    cgroups: HashMap<String, CString>,
 }
 
 impl LaunchPlans {
@@ -226,6 +228,7 @@ impl LaunchPlans {
         let mut plans = LaunchPlans {
             env: tend_environment(),
             plans: HashMap::new(),
+            cgroups: HashMap::new(),
         };
         plans.update(services);
         plans
@@ -250,25 +253,37 @@ impl LaunchPlans {
         self.plans = kept;
     }
 
-    /// The plan for `spec`, resolved now if there is none for this definition.
+    /// The cgroup each service's children join (by name); services not named
+    /// stay in tend's.
+    pub fn set_cgroups(&mut self, cgroups: HashMap<String, CString>) {
+        self.cgroups = cgroups;
+    }
+
+    /// The plan for `spec`, resolved now if there is none for this definition,
+    /// with the service's cgroup.
     fn prepare(&mut self, spec: &ServiceSpec) -> Result<(), SpawnError> {
-        if self
+        let known = self
             .plans
             .get(&spec.name)
-            .is_some_and(|(known, _)| known == spec)
-        {
-            return Ok(());
-        }
-        match LaunchPlan::resolve(spec, &self.env) {
-            Ok(plan) => {
-                self.plans.insert(spec.name.clone(), (spec.clone(), plan));
-                Ok(())
-            }
-            Err(e) => {
-                self.plans.remove(&spec.name);
-                Err(e)
+            .is_some_and(|(known, _)| known == spec);
+        if !known {
+            match LaunchPlan::resolve(spec, &self.env) {
+                Ok(plan) => {
+                    self.plans.insert(spec.name.clone(), (spec.clone(), plan));
+                }
+                Err(e) => {
+                    self.plans.remove(&spec.name);
+                    return Err(e);
+                }
             }
         }
+        if let Some((_, plan)) = self.plans.get_mut(&spec.name) {
+            let cgroup = self.cgroups.get(&spec.name);
+            if plan.exec.cgroup() != cgroup.map(CString::as_c_str) {
+                plan.exec.set_cgroup(cgroup.cloned());
+            }
+        }
+        Ok(())
     }
 
     /// Spawn these services with their plans, in order (see

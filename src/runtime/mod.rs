@@ -18,6 +18,7 @@
 //! Read first: [`Runtime::run`], `actions.rs`, [`Runtime::reap`].
 
 pub mod catalog;
+pub mod cgroup;
 pub mod control;
 pub mod launch;
 pub mod metrics;
@@ -34,7 +35,7 @@ mod actions;
 mod pipes;
 mod requests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,6 +170,10 @@ pub struct Runtime {
     next_request: u64,
     /// Numbers output lines across services, for `tend logs` (see `ring`).
     line_counter: LineCounter,
+    /// Service cgroups, when the `cgroup` setting could be set up (SPEC §10).
+    cgroups: Option<cgroup::Cgroups>,
+    /// What the setup has to say, logged after the start banner.
+    startup_lines: cgroup::Lines,
 }
 
 impl Runtime {
@@ -208,9 +213,26 @@ impl Runtime {
         }
         let spawner = spawn::Spawner::new(sys::raise_nofile())
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
-        let launch = LaunchPlans::new(&config.services);
+        let mut startup_lines = cgroup::Lines::new();
+        let cgroups = config.cgroup.as_ref().and_then(|setting| {
+            let registry = poll.registry();
+            cgroup::Cgroups::setup(
+                setting,
+                &config.services,
+                registry,
+                &mut tokens,
+                &mut startup_lines,
+            )
+        });
+        let mut launch = LaunchPlans::new(&config.services);
         let mut catalog = Catalog::default();
-        let defs = catalog.update(&config);
+        let defs = match &cgroups {
+            Some(c) => {
+                launch.set_cgroups(c.procs_paths());
+                catalog.update(&config, |name| c.contains(name))
+            }
+            None => catalog.update(&config, |_| false),
+        };
         let sup = Supervisor::new(defs, settings(&config), seed());
         Ok(Runtime {
             poll,
@@ -236,6 +258,8 @@ impl Runtime {
             requests: HashMap::new(),
             next_request: 1,
             line_counter: LineCounter::default(),
+            cgroups,
+            startup_lines,
         })
     }
 
@@ -261,6 +285,9 @@ impl Runtime {
         for w in &self.config.warnings {
             warn!("{}: {w}", self.config_path.display());
         }
+        for (level, line) in std::mem::take(&mut self.startup_lines) {
+            log::log!(level, "{line}");
+        }
         self.clock.tick();
         // Children may predate us (exec'ed into by a shell): reap them now.
         self.reap();
@@ -285,6 +312,7 @@ impl Runtime {
             self.pump_output();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
+            self.cgroup_deadlines();
             if let Some(control) = &mut self.control {
                 let registry = self.poll.registry();
                 control.handle_deadlines(registry, &mut self.tokens, self.clock.std_now);
@@ -300,6 +328,9 @@ impl Runtime {
         let tokens: Vec<Token> = self.pipes.keys().copied().collect();
         for token in tokens {
             self.read_pipe(token, READ_BUDGET, true);
+        }
+        if let Some(cgroups) = &mut self.cgroups {
+            cgroups.remove_all();
         }
         info!("tend exiting with code {code}");
         drop(self.control.take());
@@ -320,7 +351,12 @@ impl Runtime {
             .as_ref()
             .and_then(|c| c.poll_deadline())
             .map(|at| at.saturating_duration_since(self.clock.std_now));
-        [core, control, self.metrics_timeout()]
+        let cgroups = self
+            .cgroups
+            .as_ref()
+            .and_then(|c| c.poll_deadline())
+            .map(|at| at.saturating_duration_since(self.clock.std_now));
+        [core, control, self.metrics_timeout(), cgroups]
             .into_iter()
             .flatten()
             .min()
@@ -336,6 +372,9 @@ impl Runtime {
         }
         if self.metrics.as_ref().is_some_and(|m| m.owns(token)) {
             return self.on_metrics_event(event);
+        }
+        if self.cgroups.as_ref().is_some_and(|c| c.owns(token)) {
+            return self.on_cgroup_event();
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -460,7 +499,25 @@ impl Runtime {
         }
         self.rebind_control(&config);
         self.rebind_metrics(&config);
-        let services = self.catalog.update(&config);
+        if config.cgroup != self.config.cgroup {
+            warn!("reload: a changed \"cgroup\" takes effect when tend next starts");
+        }
+        let services = match &mut self.cgroups {
+            Some(cgroups) => {
+                cgroups.update(&config.services);
+                // Services this reload removes: their cgroups go when the core
+                // forgets them (`Action::Forget`).
+                let wanted: HashSet<&str> = config.services.iter().map(|s| &*s.name).collect();
+                for service in self.sup.services() {
+                    if !wanted.contains(service.name()) {
+                        cgroups.removing(service.id, service.name());
+                    }
+                }
+                self.launch.set_cgroups(cgroups.procs_paths());
+                self.catalog.update(&config, |name| cgroups.contains(name))
+            }
+            None => self.catalog.update(&config, |_| false),
+        };
         self.launch.update(&config.services);
         let settings = settings(&config);
         self.config = config;

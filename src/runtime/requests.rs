@@ -145,11 +145,12 @@ impl Runtime {
 
     /// The statuses of `ids`, with their resource use read in one pass.
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
-        let usage = super::status::usage_of(&self.sup, ids);
+        let cgroups = self.cgroups.as_ref();
+        let usage = super::status::usage_of(&self.sup, ids, cgroups);
         let wall = self.clock.wall_start_ms;
         ids.iter()
             .filter_map(|id| self.sup.get(*id))
-            .map(|s| service_status(&self.sup, s, self.now(), wall, usage.get(&s.id)))
+            .map(|s| service_status(&self.sup, s, self.now(), wall, usage.get(&s.id), cgroups))
             .collect()
     }
 

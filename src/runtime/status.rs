@@ -3,10 +3,12 @@
 //! request for all the services it names ([`usage_of`]).
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::config::{ServiceType, Signal};
 use crate::machine::{ExitStatus, Instant, Service, ServiceId, Supervisor};
 
+use super::cgroup::Cgroups;
 use super::usage::{self, Target, Usage};
 
 use super::actions::last_error;
@@ -15,12 +17,14 @@ use crate::protocol::{ProbeStatus, ServiceStatus, rfc3339_ms};
 /// The status of one service at `now`. `wall_start_ms`: the Unix time (ms) at
 /// which the core's clock read zero, to show its instants as wall-clock times.
 /// `usage`: its resource use, from [`usage_of`], when it has a process.
+/// `cgroups`: the service cgroups, when tend has them (SPEC §10).
 pub fn service_status(
     sup: &Supervisor,
     service: &Service,
     now: Instant,
     wall_start_ms: u64,
     usage: Option<&Usage>,
+    cgroups: Option<&Cgroups>,
 ) -> ServiceStatus {
     let wall = |at: Instant| rfc3339_ms(wall_start_ms + at.since_start().as_millis() as u64);
     let (last_exit_code, last_signal) = match service.last_exit {
@@ -66,35 +70,40 @@ pub fn service_status(
         }),
         cpu_secs: usage.map(|u| round_ms(u.cpu_secs)),
         memory_bytes: usage.map(|u| u.memory_bytes),
-        cgroup: None,
+        cgroup: cgroups
+            .and_then(|c| c.dir_of(service.name()))
+            .map(|dir| dir.display().to_string()),
     }
 }
 
 /// The CPU time and memory of those of `ids` that have a live process, read
-/// with one pass over `/proc` for all of them (`usage.rs`). Services that are
-/// not up, or whose process group could not be read, are absent.
-pub fn usage_of(sup: &Supervisor, ids: &[ServiceId]) -> HashMap<ServiceId, Usage> {
-    let up: Vec<(ServiceId, i32)> = ids
+/// with one pass over `/proc` for all of them (`usage.rs`), or, for a service
+/// in a cgroup of its own, from its cgroup's files. Services that are not up,
+/// or whose process group could not be read, are absent.
+pub fn usage_of(
+    sup: &Supervisor,
+    ids: &[ServiceId],
+    cgroups: Option<&Cgroups>,
+) -> HashMap<ServiceId, Usage> {
+    let up: Vec<(ServiceId, i32, Option<&Path>)> = ids
         .iter()
         .filter_map(|id| sup.get(*id))
-        .filter_map(|s| s.state.process().map(|p| (s.id, p.pgid.0)))
+        .filter_map(|s| {
+            let cgroup = cgroups.and_then(|c| c.dir_of(s.name()));
+            s.state.process().map(|p| (s.id, p.pgid.0, cgroup))
+        })
         .collect();
     if up.is_empty() {
         return HashMap::new();
     }
     let targets: Vec<Target<'_>> = up
         .iter()
-        .map(|&(_, pgid)| Target {
-            pgid,
-            // LEAD: the service's cgroup folder (SPEC §10) once services get one;
-            // its `cpu.stat` and `memory.current` are then read instead.
-            cgroup: None,
-        })
+        .map(|&(_, pgid, cgroup)| Target { pgid, cgroup })
         .collect();
     let measured = usage::measure(&targets);
     up.iter()
         .zip(measured)
-        .filter_map(|(&(id, _), usage)| usage.map(|u| (id, u)))
+        .filter_map(|(&(id, _, _), usage)| usage.map(|u| (id, u)))
         .collect()
 }
 

@@ -189,9 +189,10 @@ pub fn scan_groups(root: &Path, pgids: &[i32]) -> HashMap<i32, Usage> {
         .collect()
 }
 
-/// Reads a cgroup v2 folder's `cpu.stat` (`usage_usec`) and `memory.current`.
-/// `None` if either is missing or unreadable (e.g. the memory controller is
-/// not enabled for it).
+/// Reads a cgroup v2 folder's `cpu.stat` (`usage_usec`) and `memory.current`;
+/// where the memory controller is not enabled for it (no `memory.current`),
+/// the memory is the RSS of the processes its `cgroup.procs` lists. `None` if
+/// neither can be read.
 pub fn read_cgroup(dir: &Path) -> Option<Usage> {
     let mut buf = Vec::with_capacity(512);
     let cpu = read_small(&dir.join("cpu.stat"), &mut buf)?;
@@ -199,11 +200,27 @@ pub fn read_cgroup(dir: &Path) -> Option<Usage> {
         let value = line.strip_prefix(b"usage_usec ")?;
         number(trim(value))
     })?;
-    let memory: u64 = number(trim(read_small(&dir.join("memory.current"), &mut buf)?))?;
+    let memory: u64 = match read_small(&dir.join("memory.current"), &mut buf) {
+        Some(text) => number(trim(text))?,
+        None => members_rss(dir, &mut buf)?,
+    };
     Some(Usage {
         cpu_secs: usec as f64 / 1e6,
         memory_bytes: memory,
     })
+}
+
+/// The summed RSS of the processes in a cgroup's `cgroup.procs`.
+fn members_rss(dir: &Path, buf: &mut Vec<u8>) -> Option<u64> {
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let pages = procs
+        .lines()
+        .filter_map(|pid| pid.trim().parse::<u32>().ok())
+        .filter_map(|pid| {
+            read_small(Path::new(&format!("/proc/{pid}/stat")), buf).and_then(parse_stat)
+        })
+        .fold(0u64, |sum, stat| sum.saturating_add(stat.rss_pages));
+    Some(pages.saturating_mul(sys::page_size()))
 }
 
 /// Tend's own use: `/proc/self/stat`, `/proc/self/fd`, `/proc/self/limits`.
@@ -374,6 +391,10 @@ mod tests {
         )
         .expect("w");
         assert_eq!(read_cgroup(&cg), None, "no memory.current yet");
+        // Without the memory controller: the members' RSS (this process here).
+        std::fs::write(cg.join("cgroup.procs"), format!("{}\n", std::process::id())).expect("w");
+        let rss = read_cgroup(&cg).expect("members' RSS");
+        assert!(rss.memory_bytes > 0 && rss.cpu_secs == 2.5, "{rss:?}");
         std::fs::write(cg.join("memory.current"), "1048576\n").expect("w");
         assert_eq!(
             read_cgroup(&cg),

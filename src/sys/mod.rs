@@ -16,6 +16,7 @@
 //! - [`signal`]: signal masks and dispositions, and the handlers tend installs.
 //! - [`spawn`]: the `clone`d child between clone and exec.
 //! - [`scan`]: the SSE2 newline scanner behind [`crate::lines`].
+//! - [`cgroup`]: cgroup2 checks, a signal to one process, inotify watches.
 //!
 //! Must not: decide anything. Callers own the policy; this layer only makes the
 //! calls and says what happened. It imports nothing of the crate but the plain
@@ -23,6 +24,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod cgroup;
 pub mod fd;
 pub mod process;
 pub mod rlimit;

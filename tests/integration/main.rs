@@ -21,9 +21,11 @@
 //! - `metrics`: the Prometheus endpoint: families, promtool, a real Prometheus,
 //!   routing, hostile clients, bind errors, reloads.
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
+//! - `cgroup`: cgroup v2 containment, limits, `auto`, reloads (root only).
 
 mod support;
 
+mod cgroup;
 mod cli;
 mod config_check;
 mod control;

@@ -36,7 +36,7 @@ impl Runtime {
     /// The exposition as of this turn.
     pub(in crate::runtime) fn render_metrics(&self) -> String {
         let ids: Vec<ServiceId> = self.sup.services().map(|s| s.id).collect();
-        let usage = crate::runtime::status::usage_of(&self.sup, &ids);
+        let usage = crate::runtime::status::usage_of(&self.sup, &ids, self.cgroups.as_ref());
         let counters = |id: ServiceId| self.io.get(&id).map(|io| io.counters).unwrap_or_default();
         let view = View {
             sup: &self.sup,

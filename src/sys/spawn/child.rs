@@ -180,8 +180,9 @@ unsafe fn exit_child(code: usize) -> ! {
 
 /// The child between clone and exec: raw system calls only, no allocation. In
 /// this order: each disposition tend changed back to default → stdio onto fds
-/// 0/1/2 → own process group → `working_dir` → rlimits → `setgroups` → `setgid`
-/// → `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the credential change, which
+/// 0/1/2 → own process group → the service's cgroup (`0` into its
+/// `cgroup.procs`) → `working_dir` → rlimits → `setgroups` → `setgid` →
+/// `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the credential change, which
 /// would clear it) → check the parent is still tend → empty signal mask →
 /// `execve`. A failing step writes `(step, errno)` into the report pipe and
 /// exits 127.
@@ -233,6 +234,17 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
             }
         }
         step(Stage::ProcessGroup, raw(libc::SYS_setpgid, [0, 0, 0, 0]));
+        // Into the service's cgroup: `0` in `cgroup.procs` means the writer.
+        if let Some(procs) = &exec.cgroup_procs {
+            let flags = (libc::O_WRONLY | libc::O_CLOEXEC) as usize;
+            let at = libc::AT_FDCWD as usize;
+            let fd = raw(libc::SYS_openat, [at, procs.as_ptr() as usize, flags, 0]);
+            step(Stage::Cgroup, fd);
+            let fd = fd.unwrap_or(-1) as usize;
+            let written = raw(libc::SYS_write, [fd, b"0".as_ptr() as usize, 1, 0]);
+            let _ = raw(libc::SYS_close, [fd, 0, 0, 0]);
+            step(Stage::Cgroup, written);
+        }
         if let Some(dir) = &exec.dir {
             step(
                 Stage::WorkingDir,

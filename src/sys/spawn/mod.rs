@@ -92,10 +92,11 @@ pub enum Stage {
     DeathSignal,
     ParentGone,
     Exec,
+    Cgroup,
 }
 
 impl Stage {
-    const ALL: [Stage; 12] = [
+    const ALL: [Stage; 13] = [
         Stage::Prepare,
         Stage::UserGroup,
         Stage::Stdio,
@@ -108,6 +109,7 @@ impl Stage {
         Stage::DeathSignal,
         Stage::ParentGone,
         Stage::Exec,
+        Stage::Cgroup,
     ];
 
     fn from_code(code: u32) -> Stage {
@@ -131,6 +133,7 @@ impl Stage {
             Stage::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
             Stage::ParentGone => "tend exited during the spawn",
             Stage::Exec => "exec",
+            Stage::Cgroup => "cgroup",
         }
     }
 }
@@ -164,6 +167,10 @@ pub struct ExecPlan {
     uid: Option<libc::uid_t>,
     gid: Option<libc::gid_t>,
     groups: Option<Vec<libc::gid_t>>,
+    /// The `cgroup.procs` file of the service's cgroup: the child writes `0`
+    /// (itself) there before it changes credentials or execs, so nothing it
+    /// runs ever starts outside the cgroup.
+    cgroup_procs: Option<CString>,
 }
 
 impl ExecPlan {
@@ -187,7 +194,19 @@ impl ExecPlan {
             uid: credentials.uid,
             gid: credentials.gid,
             groups: credentials.groups.clone(),
+            cgroup_procs: None,
         })
+    }
+
+    /// Put the child into the cgroup whose `cgroup.procs` is `procs` (`None`:
+    /// stay in tend's).
+    pub fn set_cgroup(&mut self, procs: Option<CString>) {
+        self.cgroup_procs = procs;
+    }
+
+    /// The `cgroup.procs` the child joins, if any.
+    pub fn cgroup(&self) -> Option<&CStr> {
+        self.cgroup_procs.as_deref()
     }
 
     /// The path exec'ed.

@@ -196,3 +196,23 @@ fn nofile_goes_back_to_the_inherited_limit_unless_set() {
         wait(pid);
     }
 }
+
+#[test]
+fn a_cgroup_that_cannot_be_joined_fails_the_spawn_at_that_stage() {
+    let mut cloner = Cloner::new(None).expect("cloner");
+    let mut plan = shell("exit 0", &[], None, &[]);
+    plan.set_cgroup(Some(
+        CString::new("/no/such/cgroup/cgroup.procs").expect("path"),
+    ));
+    let err = cloner
+        .spawn(Job {
+            plan: &plan,
+            stdout: Output::Null,
+            stderr: Output::Null,
+        })
+        .expect_err("no such cgroup");
+    assert_eq!(err.stage, Stage::Cgroup);
+    assert_eq!(err.source.raw_os_error(), Some(libc::ENOENT));
+    assert!(err.to_string().starts_with("cgroup: "), "{err}");
+    // Joining a real cgroup: `runtime::cgroup`'s tests (they need root).
+}
