@@ -26,10 +26,7 @@ struct Cgroup {
 
 impl Cgroup {
     fn new() -> Option<Cgroup> {
-        if !is_root() {
-            println!("SKIPPED: needs root");
-            return None;
-        }
+        require_root();
         let Some(parent) = own_cgroup() else {
             println!("SKIPPED: no cgroup v2 mounted that holds this process");
             return None;
@@ -128,7 +125,9 @@ fn escaper(dir: &TestDir, exit_after: Option<&str>) -> String {
 }
 
 fn pid_in(dir: &TestDir, file: &str) -> i64 {
-    eventually(file, || dir.read(file).trim().parse::<i64>().is_ok());
+    poll_until(file, PATIENCE, || {
+        dir.read(file).trim().parse::<i64>().is_ok()
+    });
     dir.read(file).trim().parse().expect("pid")
 }
 
@@ -141,6 +140,7 @@ fn procs(path: &Path) -> Vec<i64> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn stop_kills_a_daemon_that_left_the_process_group_and_status_shows_the_cgroup() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-stop");
@@ -154,7 +154,9 @@ fn stop_kills_a_daemon_that_left_the_process_group_and_status_shows_the_cgroup()
     let daemon = pid_in(&dir, &format!("daemon.{main}"));
     let group = cg.join("tend-d");
     assert_eq!(status["cgroup"], group.to_str().expect("utf-8"), "{status}");
-    eventually("daemon in the cgroup", || procs(&group).contains(&daemon));
+    poll_until("daemon in the cgroup", PATIENCE, || {
+        procs(&group).contains(&daemon)
+    });
     assert!(!is_dead(daemon));
     // Memory and CPU come from the cgroup (the daemon included).
     let s = tend.wait_for("usage", |t| {
@@ -177,6 +179,7 @@ fn stop_kills_a_daemon_that_left_the_process_group_and_status_shows_the_cgroup()
 }
 
 #[test]
+#[ignore = "needs root"]
 fn leftovers_are_killed_before_a_restart_so_generations_never_overlap() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-restart");
@@ -202,6 +205,7 @@ fn leftovers_are_killed_before_a_restart_so_generations_never_overlap() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn limits_without_their_controller_warn_once_and_the_service_runs() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-limits");
@@ -298,6 +302,7 @@ fn a_folder_that_is_not_a_writable_cgroup2_is_one_warning_and_services_run() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn reload_creates_and_removes_service_cgroups() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-reload");
@@ -322,7 +327,9 @@ fn reload_creates_and_removes_service_cgroups() {
     let c = tend.wait_state("c", "running");
     assert_eq!(c["cgroup"], cg.join("tend-c").to_str().expect("utf-8"));
     tend.wait_until("b forgotten", |t| t.service("b").is_null());
-    eventually("b's cgroup removed", || !cg.join("tend-b").exists());
+    poll_until("b's cgroup removed", PATIENCE, || {
+        !cg.join("tend-b").exists()
+    });
     assert!(cg.join("tend-a").is_dir() && cg.join("tend-c").is_dir());
     assert_eq!(tend.service_pid("a"), a, "a is untouched");
     // The `cgroup` folder itself is read at start only: a reload says so.
@@ -339,6 +346,7 @@ fn reload_creates_and_removes_service_cgroups() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn auto_moves_tend_into_tend_self_and_services_beside_it() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-auto");
@@ -396,6 +404,7 @@ fn procs_of(path: &Path) -> Vec<i64> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn after_a_sigkill_of_tend_the_next_one_kills_what_was_left_in_the_cgroup() {
     let Some(cg) = Cgroup::new() else { return };
     let dir = TestDir::new("cg-sigkill");
@@ -411,14 +420,14 @@ fn after_a_sigkill_of_tend_the_next_one_kills_what_was_left_in_the_cgroup() {
     // The main process dies with tend (its parent-death signal); the daemon,
     // which left the group and the session, does not: no portable mechanism
     // kills it. It stays in the cgroup...
-    eventually("the main process gone", || is_dead(main));
+    poll_until("the main process gone", PATIENCE, || is_dead(main));
     assert!(!is_dead(daemon), "the daemon outlives a SIGKILLed tend");
     assert!(procs(&cg.join("tend-d")).contains(&daemon));
     // ...where the next tend finds and kills it before starting the service.
     let _ = std::fs::remove_file(dir.join("s.sock"));
     let second = Tend::start(&dir, config);
     second.wait_state("d", "running");
-    eventually("the old daemon killed", || is_dead(daemon));
+    poll_until("the old daemon killed", PATIENCE, || is_dead(daemon));
     let log = second.log();
     assert!(
         log.contains("d: its cgroup") && log.contains("killed them"),
