@@ -16,7 +16,13 @@ Workloads (N services each):
   shutdown    signal until all N children (which honour SIGTERM) are gone
   log         one child writes 200 MB of 100-byte lines: until the last line is
               in the supervisor's log, against `cat` as the ceiling; every line
-              is checked for count and order
+              is checked for count and order. tend also runs it in each
+              log_format (text against its format floor, plain and json against
+              cat), with a per-service `plain` log_file (against supervisord's
+              and Horust's per-service files, which their `log` run already
+              is), and with that file rotating every 10 MB
+
+    python3 scripts/bench.py --log-only   # just the log workloads
 """
 
 import argparse
@@ -268,9 +274,17 @@ class Supervisor:
 class Tend(Supervisor):
     name = "tend"
 
-    def __init__(self, workdir, binary):
+    def __init__(self, workdir, binary, log_format="text", service_file=False,
+                 max_size=None):
+        """`service_file`: the log service also writes a per-service log_file
+        (then that file is what is timed, and tend's stderr goes to /dev/null,
+        as supervisord and Horust send nothing but their own messages there);
+        `max_size`: its rotation size (default: large enough never to rotate)."""
         super().__init__(workdir)
         self.binary = binary
+        self.log_format = log_format
+        self.service_file = os.path.join(workdir, "service.log") if service_file else None
+        self.max_size = max_size
 
     def setup(self, services, log_service=None):
         entries = [{"name": n, "command": argv, "retry_delay": 0,
@@ -278,11 +292,35 @@ class Tend(Supervisor):
                    for n, argv in services]
         if log_service:
             n, argv = log_service
-            entries.append({"name": n, "command": argv, "restart_policy": "never"})
+            entry = {"name": n, "command": argv, "restart_policy": "never"}
+            if self.service_file:
+                # Every rotated file is kept, so every line can be checked.
+                entry.update(log_file=self.service_file, log_keep=1000,
+                             log_max_size=self.max_size or "1000G")
+            entries.append(entry)
         config = {"control_socket": os.path.join(self.dir, "t.sock"),
-                  "log_level": "info", "services": entries}
+                  "log_level": "info", "log_format": self.log_format, "services": entries}
         with open(os.path.join(self.dir, "tend.json"), "w") as f:
             json.dump(config, f)
+
+    def start(self):
+        if not self.service_file:
+            return super().start()
+        self.log = open(os.devnull, "wb")
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.dir)
+
+    def captured_log(self):
+        if not self.service_file:
+            return self.logfile
+        # FILE.N (oldest) ... FILE.1, then FILE.
+        rotated = []
+        n = 1
+        while os.path.exists(f"{self.service_file}.{n}"):
+            rotated.append(f"{self.service_file}.{n}")
+            n += 1
+        return rotated[::-1] + [self.service_file]
 
     def argv(self):
         return [self.binary, "run", "-c", os.path.join(self.dir, "tend.json")]
@@ -770,6 +808,10 @@ METRICS = [
     ("idle_cpu", "idle CPU / 10 s (100 svc)", "ms", True),
     ("shutdown100", "shutdown, 100 services", "ms", True),
     ("log_pct", "log throughput, % of cat", "%", False),
+    ("log_plain_pct", "log, plain format, % of cat", "%", False),
+    ("log_json_pct", "log, json format, % of cat", "%", False),
+    ("log_file_pct", "log, per-service file, % of cat", "%", False),
+    ("log_rotate_pct", "log, file rotating at 10M, % of cat", "%", False),
 ]
 
 
@@ -802,8 +844,9 @@ def flatten(r):
         out["idle_cpu"] = r["idle"]["cpu_ms"] * scale
     if "shutdown100" in r:
         out["shutdown100"] = r["shutdown100"]["median_s"] * 1000
-    if "log" in r:
-        out["log_pct"] = r["log"]["pct_of_cat"]
+    for key in ("log", "log_plain", "log_json", "log_file", "log_rotate"):
+        if key in r and "pct_of_cat" in r[key]:
+            out[key + "_pct"] = r[key]["pct_of_cat"]
     return out
 
 
@@ -882,6 +925,36 @@ def svg(results, path):
         f.write("\n".join(out) + "\n")
 
 
+def log_goals(results):
+    """tend's log figures as ratios against what each is measured by."""
+    t = results.get("tend", {})
+    lines = []
+
+    def ratio(name, num, den, goal):
+        if num and den:
+            mark = "ok" if num / den >= goal else "below goal"
+            lines.append(f"{name}: {100 * num / den:.0f}% (goal >= {100 * goal:.0f}%, {mark})")
+
+    log = t.get("log", {})
+    ratio("text vs its format floor", log.get("floor_s"), log.get("seconds"), 0.90)
+    for key, label, goal in (("log_plain", "plain vs cat", 0.80),
+                             ("log_json", "json vs cat", 0.0)):
+        if key in t:
+            pct = t[key]["pct_of_cat"]
+            if goal:
+                mark = "ok" if pct >= 100 * goal else "below goal"
+                lines.append(f"{label}: {pct:.0f}% (goal >= {100 * goal:.0f}%, {mark})")
+            else:
+                lines.append(f"{label}: {pct:.0f}% (reported)")
+    mine = t.get("log_file", {}).get("seconds")
+    for peer in ("horust", "supervisord"):
+        theirs = results.get(peer, {}).get("log_file", {}).get("seconds")
+        ratio(f"per-service plain log_file vs {peer}'s (their time / tend's)", theirs, mine, 1.0)
+    ratio("log_file rotating every 10 MB vs not rotating", mine,
+          t.get("log_rotate", {}).get("seconds"), 0.80)
+    return lines
+
+
 # ----- main ----------------------------------------------------------------
 
 def build_tend():
@@ -889,6 +962,21 @@ def build_tend():
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
     return binary
+
+
+# tend's further log runs, (result key, factory), set by main(): each log_format
+# on the main stream, and a per-service plain log_file without and with rotation.
+TEND_LOG_VARIANTS = []
+
+
+def tend_log_variants(binary):
+    return [
+        ("log_plain", lambda d: Tend(d, binary, log_format="plain")),
+        ("log_json", lambda d: Tend(d, binary, log_format="json")),
+        ("log_file", lambda d: Tend(d, binary, log_format="plain", service_file=True)),
+        ("log_rotate", lambda d: Tend(d, binary, log_format="plain", service_file=True,
+                                      max_size="10M")),
+    ]
 
 
 def run_one(sup_name, make, plan, data, count, idx, cat_runs):
@@ -904,14 +992,18 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
     bins = [b for b in make(tempfile.gettempdir()).binaries() if b and os.path.exists(b)]
     r["binary_kib"] = sum(os.path.getsize(os.path.realpath(b)) for b in bins) / 1024
     print(f"- {sup_name}", file=sys.stderr)
-    for n in plan["footprint"]:
-        attempt(f"footprint{n}", lambda n=n: footprint(make, n, idx * 10 + n % 7))
-    for n in plan["startup"]:
-        reps = plan["startup_reps"] if n <= 100 else 1
-        attempt(f"startup{n}", lambda n=n, reps=reps: startup(make, n, idx * 10 + n % 7, reps))
-    attempt("restart", lambda: restart_latency(make, idx, plan["restart_reps"]))
-    attempt("idle", lambda: idle_cost(make, idx, 100 if not plan["smoke"] else 10, plan["idle_s"]))
-    attempt("shutdown100", lambda: shutdown(make, plan["shutdown_n"], idx, plan["shutdown_reps"]))
+    if not plan.get("log_only"):
+        for n in plan["footprint"]:
+            attempt(f"footprint{n}", lambda n=n: footprint(make, n, idx * 10 + n % 7))
+        for n in plan["startup"]:
+            reps = plan["startup_reps"] if n <= 100 else 1
+            attempt(f"startup{n}",
+                    lambda n=n, reps=reps: startup(make, n, idx * 10 + n % 7, reps))
+        attempt("restart", lambda: restart_latency(make, idx, plan["restart_reps"]))
+        attempt("idle",
+                lambda: idle_cost(make, idx, 100 if not plan["smoke"] else 10, plan["idle_s"]))
+        attempt("shutdown100",
+                lambda: shutdown(make, plan["shutdown_n"], idx, plan["shutdown_reps"]))
     if data:
         def log():
             # A cat run before each supervisor run samples the ceiling across
@@ -933,6 +1025,19 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
                 out.update(floor_s=statistics.median(floors), floor_runs_s=floors)
             return out
         attempt("log", log)
+        if sup_name == "tend":
+            for key, variant in TEND_LOG_VARIANTS:
+                def one_variant(variant=variant):
+                    runs = []
+                    for _ in range(plan["log_reps"]):
+                        cat_runs.append(cat_ceiling(data, count))
+                        runs.append(log_throughput(variant, idx, data, count)["seconds"])
+                    return {"seconds": statistics.median(runs), "runs_s": runs}
+                attempt(key, one_variant)
+        elif "log" in r and sup_name in ("supervisord", "horust"):
+            # Their `log` run is already a per-service file (supervisord's
+            # stdout_logfile, Horust's stdout = FILE): the same setup.
+            r["log_file"] = dict(r["log"])
     if errors:
         r["errors"] = errors
     return r
@@ -945,12 +1050,14 @@ def main():
     mode.add_argument("--smoke", action="store_true", help="tend alone, tiny sizes (CI)")
     ap.add_argument("--tend", help="tend binary (default: target/release/tend, built if missing)")
     ap.add_argument("--only", help="comma-separated supervisors to run (default: all installed)")
+    ap.add_argument("--log-only", action="store_true", help="only the log workloads")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
     ap.add_argument("--svg", help="chart path (default: docs/bench.svg for a full run, "
                     "which README shows; bench-results.svg otherwise)")
     args = ap.parse_args()
     if args.svg is None:
-        args.svg = os.path.join(ROOT, "docs", "bench.svg") if not (args.quick or args.smoke) \
+        args.svg = os.path.join(ROOT, "docs", "bench.svg") \
+            if not (args.quick or args.smoke or args.log_only) \
             else os.path.join(ROOT, "bench-results.svg")
 
     binary = os.path.abspath(args.tend) if args.tend else build_tend()
@@ -965,6 +1072,8 @@ def main():
                     idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
                     smoke=False)
 
+    plan["log_only"] = args.log_only
+    TEND_LOG_VARIANTS[:] = tend_log_variants(binary)
     candidates = [
         ("tend", lambda d: Tend(d, binary)),
         ("supervisord", Supervisord),
@@ -1003,10 +1112,11 @@ def main():
 
     ceiling = statistics.median(cat_runs)
     for r in results.values():
-        if "log" in r:
-            r["log"]["pct_of_cat"] = 100.0 * ceiling / r["log"]["seconds"]
-            if "floor_s" in r["log"]:
-                r["log"]["floor_pct_of_cat"] = 100.0 * ceiling / r["log"]["floor_s"]
+        for key in ("log", "log_plain", "log_json", "log_file", "log_rotate"):
+            if key in r:
+                r[key]["pct_of_cat"] = 100.0 * ceiling / r[key]["seconds"]
+        if "log" in r and "floor_s" in r["log"]:
+            r["log"]["floor_pct_of_cat"] = 100.0 * ceiling / r["log"]["floor_s"]
     meta = {"mode": "smoke" if args.smoke else "quick" if args.quick else "full",
             "cpus": os.cpu_count(), "kernel": os.uname().release,
             "log_mb": plan["log_mb"], "cat_ceiling_s": ceiling, "cat_runs_s": cat_runs,
@@ -1023,6 +1133,11 @@ def main():
               f"those bytes too reaches {tend_log['floor_pct_of_cat']:.1f}% of cat; tend "
               f"reaches {tend_log['pct_of_cat']:.1f}% "
               f"({100 * tend_log['floor_s'] / tend_log['seconds']:.0f}% of that floor)")
+    goals = log_goals(results)
+    if goals:
+        print("\nlog goals (ratios of times in this run; a shared machine is noisy):")
+        for line in goals:
+            print("  " + line)
     if not args.smoke:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)

@@ -179,6 +179,8 @@ impl Runtime {
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
         let mut catalog = Catalog::default();
         let defs = catalog.update(&config);
+        let mut log = log;
+        log.configure(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
         Ok(Runtime {
             poll,
@@ -245,6 +247,7 @@ impl Runtime {
                 self.dispatch(event);
             }
             self.pump_output();
+            self.log.handle_deadlines(self.clock.std_now);
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             if let Some(control) = &mut self.control {
@@ -271,20 +274,17 @@ impl Runtime {
     /// How long the poll may sleep: until the earliest deadline, or not at all
     /// while output is waiting to be read, or forever when nothing is due.
     fn timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() && !self.log.is_congested() {
+        if (!self.ready.is_empty() && !self.log.is_congested()) || self.log.has_more() {
             return Some(Duration::ZERO);
         }
         let now = self.now();
         let core = self.sup.poll_deadline().map(|at| at.saturating_since(now));
-        let control = self
-            .control
-            .as_ref()
-            .and_then(|c| c.poll_deadline())
-            .map(|at| at.saturating_duration_since(self.clock.std_now));
-        match (core, control) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let std_deadline = |at: Option<std::time::Instant>| {
+            at.map(|at| at.saturating_duration_since(self.clock.std_now))
+        };
+        let control = std_deadline(self.control.as_ref().and_then(|c| c.poll_deadline()));
+        let log = std_deadline(self.log.poll_deadline());
+        [core, control, log].into_iter().flatten().min()
     }
 
     fn dispatch(&mut self, event: &mio::event::Event) {
@@ -323,7 +323,13 @@ impl Runtime {
             self.feed(Event::Terminate);
         }
         if arrived.hangup {
-            info!("SIGHUP: reloading {}", self.config_path.display());
+            // Log files first (logrotate renamed them), so that what the
+            // reload says lands in the new ones.
+            self.log.reopen();
+            info!(
+                "SIGHUP: log files reopened; reloading {}",
+                self.config_path.display()
+            );
             self.reload(None);
         }
     }
@@ -410,13 +416,9 @@ impl Runtime {
         for w in &config.warnings {
             warn!("reload: {w}");
         }
-        if config.log_file != self.config.log_file
-            && let Err(e) = self.log.set_file(config.log_file.as_deref())
-        {
-            warn!("cannot open log_file: {e}");
-        }
         self.rebind_control(&config);
         let services = self.catalog.update(&config);
+        self.log.configure(&config);
         let settings = settings(&config);
         self.config = config;
         let command = crate::machine::Command::Reload(Box::new(crate::machine::Reload {

@@ -100,7 +100,7 @@ impl Runtime {
             if self.read_pipe(token, READ_BUDGET, false) == ReadEnd::Budget {
                 self.enqueue(token);
             }
-            if self.log.backlog() > crate::logging::HIGH_WATER / 2 {
+            if self.log.wants_flush() {
                 self.log.flush();
             }
         }
@@ -170,10 +170,9 @@ impl LineSink<'_> {
         let Some(io) = self.io.as_deref_mut() else {
             return;
         };
-        // Service output is never filtered by log_level, nor shown as an
+        // Records, not levels: never filtered by log_level, nor shown as an
         // error for coming from stderr (the stream is in the record).
-        self.log
-            .service_lines(log::Level::Info, service.name(), lines);
+        self.log.service_lines(service.name(), self.stream, lines);
         io.ring.push(self.stream, lines);
         if let Some(control) = self.control.as_mut().filter(|c| c.has_followers()) {
             for text in lines.iter() {

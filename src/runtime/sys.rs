@@ -282,16 +282,30 @@ fn group_list(user: &CString, gid: libc::gid_t) -> io::Result<Vec<libc::gid_t>> 
 
 /// Open `path` again as a new open file description with `O_NONBLOCK`, so that
 /// non-blocking writes do not change the flags of the original (shared) fd 2.
-pub fn reopen_nonblocking(fd: RawFd) -> io::Result<RawFd> {
+pub fn reopen_nonblocking(fd: RawFd) -> io::Result<OwnedFd> {
     let path = CString::new(format!("/proc/self/fd/{fd}"))
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: a valid NUL-terminated path.
-    check(unsafe {
+    let new = check(unsafe {
         libc::open(
             path.as_ptr(),
             libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY,
         )
-    })
+    })?;
+    // SAFETY: just opened; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Wait up to `timeout_ms` for `fd` to take more bytes (at exit only: the loop
+/// never waits on its log).
+pub fn wait_writable(fd: RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the timeout bounds the wait.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
 }
 
 /// What kind of file `fd` is.
