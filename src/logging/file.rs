@@ -369,7 +369,12 @@ impl LogFile {
             }
             return Ok(());
         }
-        for n in (1..keep).rev() {
+        // Shift only the files there are (up to the first gap): a rename per
+        // kept file, not `keep` of them.
+        let present = (1..keep)
+            .take_while(|&n| numbered(&self.path, n).exists())
+            .count() as u32;
+        for n in (1..=present).rev() {
             match std::fs::rename(numbered(&self.path, n), numbered(&self.path, n + 1)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}

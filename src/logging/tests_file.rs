@@ -206,8 +206,14 @@ fn reopen_after_a_rename_loses_and_doubles_nothing() {
     write_numbered(&mut file, 100, 150); // before the SIGHUP: still the old file
     file.reopen();
     write_numbered(&mut file, 150, 200);
-    assert_eq!(numbers(std::slice::from_ref(&moved)), (0..150).collect::<Vec<_>>());
-    assert_eq!(numbers(std::slice::from_ref(&path)), (150..200).collect::<Vec<_>>());
+    assert_eq!(
+        numbers(std::slice::from_ref(&moved)),
+        (0..150).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        numbers(std::slice::from_ref(&path)),
+        (150..200).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -243,4 +249,20 @@ fn lines_that_did_not_fit_are_counted_and_announced() {
     );
     assert!(text.ends_with("next\n"));
     assert!(!file.failing && file.dropped == 0);
+}
+
+#[test]
+fn rotation_shifts_the_files_up_to_the_first_gap() {
+    let dir = Dir::new("gap");
+    let path = dir.0.join("a.log");
+    std::fs::write(numbered(&path, 1), "one\n").unwrap();
+    std::fs::write(numbered(&path, 3), "three\n").unwrap();
+    std::fs::write(&path, "current\n").unwrap();
+    let mut file = LogFile::open(&path, rotation(10, 5), PLAIN);
+    file.write(b"next\n");
+    assert_eq!(read(&path), "next\n");
+    assert_eq!(read(&numbered(&path, 1)), "current\n");
+    assert_eq!(read(&numbered(&path, 2)), "one\n");
+    assert_eq!(read(&numbered(&path, 3)), "three\n");
+    assert!(!numbered(&path, 4).exists());
 }
