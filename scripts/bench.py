@@ -1133,7 +1133,7 @@ def main():
               f"those bytes too reaches {tend_log['floor_pct_of_cat']:.1f}% of cat; tend "
               f"reaches {tend_log['pct_of_cat']:.1f}% "
               f"({100 * tend_log['floor_s'] / tend_log['seconds']:.0f}% of that floor)")
-    goals = log_goals(results)
+    goals = log_goals(results) if not args.smoke else []  # 2 MB measures start-up
     if goals:
         print("\nlog goals (ratios of times in this run; a shared machine is noisy):")
         for line in goals:
