@@ -40,6 +40,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Every temporary folder of this run starts with this, so that the clean-up at
+# the end removes this run's folders and never those of another run going on.
+TMP = f"tb{os.getpid()}-"
 ROOT = os.path.dirname(HERE)
 LINE_BYTES = 100
 
@@ -209,7 +212,7 @@ class ExecWatch:
 def child_binary(sup, marker):
     """A private copy of /bin/sleep for this run's services, watched. It lives
     under /tmp even when the workdir is on tmpfs, which may be noexec."""
-    path = os.path.join(tempfile.mkdtemp(prefix="tb-bin-", dir="/tmp"), "sleep")
+    path = os.path.join(tempfile.mkdtemp(prefix=TMP + "bin-", dir="/tmp"), "sleep")
     shutil.copy("/bin/sleep", path)
     sup.watch = ExecWatch(path, marker)
     return path
@@ -506,7 +509,7 @@ def log_base():
 
 
 def fresh(make, tag, base="/tmp"):
-    workdir = tempfile.mkdtemp(prefix=f"tb-{tag}-", dir=base)
+    workdir = tempfile.mkdtemp(prefix=f"{TMP}{tag}-", dir=base)
     return make(workdir)
 
 
@@ -733,7 +736,7 @@ while True:
 def format_floor(data, count, extra):
     """Time a zero-work copy that writes `extra` more bytes per line, timed like
     `cat_ceiling`: the best any supervisor writing such a prefix can do here."""
-    out = os.path.join(tempfile.mkdtemp(prefix="tb-floor-", dir=log_base()), "out")
+    out = os.path.join(tempfile.mkdtemp(prefix=TMP + "floor-", dir=log_base()), "out")
     last = f"seq {count - 1:09d} ".encode()
     r, w = os.pipe()
     floor = subprocess.Popen([sys.executable, "-S", "-c", FLOOR, str(extra), out],
@@ -775,7 +778,7 @@ def cat_ceiling(data, count):
     """`cat data | cat > out`, timed like a supervisor: from launch until the
     last line is seen in `out` by the same polling, so the ceiling and the
     supervisors pay the same measuring cost."""
-    out = os.path.join(tempfile.mkdtemp(prefix="tb-cat-", dir=log_base()), "out")
+    out = os.path.join(tempfile.mkdtemp(prefix=TMP + "cat-", dir=log_base()), "out")
     last = f"seq {count - 1:09d} ".encode()
     os.sync()
     t0 = time.monotonic()
@@ -1094,7 +1097,7 @@ def main():
             print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
                   file=sys.stderr)
 
-    datadir = tempfile.mkdtemp(prefix="tb-data-", dir=log_base())
+    datadir = tempfile.mkdtemp(prefix=TMP + "data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
     cat_runs = [cat_ceiling(data, count) for _ in range(3)]
@@ -1107,7 +1110,7 @@ def main():
         shutil.rmtree(datadir, ignore_errors=True)
         for base in {"/tmp", log_base()}:
             for d in os.listdir(base):
-                if d.startswith("tb-"):
+                if d.startswith(TMP):
                     shutil.rmtree(os.path.join(base, d), ignore_errors=True)
 
     ceiling = statistics.median(cat_runs)
