@@ -153,7 +153,7 @@ impl Runtime {
         config_path: &Path,
         config: Config,
         signals: Signals,
-        log: LogSink,
+        mut log: LogSink,
     ) -> Result<Runtime, RunError> {
         let poll = Poll::new().map_err(|e| RunError::Setup("create the event loop", e))?;
         let mut signals = signals;
@@ -179,7 +179,6 @@ impl Runtime {
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
         let mut catalog = Catalog::default();
         let defs = catalog.update(&config);
-        let mut log = log;
         log.configure(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
         Ok(Runtime {
