@@ -16,9 +16,15 @@ Workloads (N services each):
   shutdown    signal until all N children (which honour SIGTERM) are gone
   log         one child writes 200 MB of 100-byte lines: until the last line is
               in the supervisor's log, against `cat` as the ceiling; every line
-              is checked for count and order
+              is checked for count and order. tend also runs it in each
+              log_format (text against its format floor, plain and json against
+              cat), with a per-service `plain` log_file (against supervisord's
+              and Horust's per-service files, which their `log` run already
+              is), and with that file rotating every 10 MB
   metrics     tend only: GET /metrics with 1000 services up, sequential scrapes
               from connect to the server's close (median and p99)
+
+    python3 scripts/bench.py --log-only   # just the log workloads
 """
 
 import argparse
@@ -37,6 +43,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Every temporary folder of this run starts with this, so that the clean-up at
+# the end removes this run's folders and never those of another run going on.
+TMP = f"tb{os.getpid()}-"
 ROOT = os.path.dirname(HERE)
 LINE_BYTES = 100
 
@@ -206,7 +215,7 @@ class ExecWatch:
 def child_binary(sup, marker):
     """A private copy of /bin/sleep for this run's services, watched. It lives
     under /tmp even when the workdir is on tmpfs, which may be noexec."""
-    path = os.path.join(tempfile.mkdtemp(prefix="tb-bin-", dir="/tmp"), "sleep")
+    path = os.path.join(tempfile.mkdtemp(prefix=TMP + "bin-", dir="/tmp"), "sleep")
     shutil.copy("/bin/sleep", path)
     sup.watch = ExecWatch(path, marker)
     return path
@@ -271,9 +280,17 @@ class Supervisor:
 class Tend(Supervisor):
     name = "tend"
 
-    def __init__(self, workdir, binary):
+    def __init__(self, workdir, binary, log_format="text", service_file=False,
+                 max_size=None):
+        """`service_file`: the log service also writes a per-service log_file
+        (then that file is what is timed, and tend's stderr goes to /dev/null,
+        as supervisord and Horust send nothing but their own messages there);
+        `max_size`: its rotation size (default: large enough never to rotate)."""
         super().__init__(workdir)
         self.binary = binary
+        self.log_format = log_format
+        self.service_file = os.path.join(workdir, "service.log") if service_file else None
+        self.max_size = max_size
 
     def setup(self, services, log_service=None):
         entries = [{"name": n, "command": argv, "retry_delay": 0,
@@ -281,11 +298,35 @@ class Tend(Supervisor):
                    for n, argv in services]
         if log_service:
             n, argv = log_service
-            entries.append({"name": n, "command": argv, "restart_policy": "never"})
+            entry = {"name": n, "command": argv, "restart_policy": "never"}
+            if self.service_file:
+                # Every rotated file is kept, so every line can be checked.
+                entry.update(log_file=self.service_file, log_keep=1000,
+                             log_max_size=self.max_size or "1000G")
+            entries.append(entry)
         config = {"control_socket": os.path.join(self.dir, "t.sock"),
-                  "log_level": "info", "services": entries}
+                  "log_level": "info", "log_format": self.log_format, "services": entries}
         with open(os.path.join(self.dir, "tend.json"), "w") as f:
             json.dump(config, f)
+
+    def start(self):
+        if not self.service_file:
+            return super().start()
+        self.log = open(os.devnull, "wb")
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.dir)
+
+    def captured_log(self):
+        if not self.service_file:
+            return self.logfile
+        # FILE.N (oldest) ... FILE.1, then FILE.
+        rotated = []
+        n = 1
+        while os.path.exists(f"{self.service_file}.{n}"):
+            rotated.append(f"{self.service_file}.{n}")
+            n += 1
+        return rotated[::-1] + [self.service_file]
 
     def argv(self):
         return [self.binary, "run", "-c", os.path.join(self.dir, "tend.json")]
@@ -471,7 +512,7 @@ def log_base():
 
 
 def fresh(make, tag, base="/tmp"):
-    workdir = tempfile.mkdtemp(prefix=f"tb-{tag}-", dir=base)
+    workdir = tempfile.mkdtemp(prefix=f"{TMP}{tag}-", dir=base)
     return make(workdir)
 
 
@@ -763,7 +804,7 @@ while True:
 def format_floor(data, count, extra):
     """Time a zero-work copy that writes `extra` more bytes per line, timed like
     `cat_ceiling`: the best any supervisor writing such a prefix can do here."""
-    out = os.path.join(tempfile.mkdtemp(prefix="tb-floor-", dir=log_base()), "out")
+    out = os.path.join(tempfile.mkdtemp(prefix=TMP + "floor-", dir=log_base()), "out")
     last = f"seq {count - 1:09d} ".encode()
     r, w = os.pipe()
     floor = subprocess.Popen([sys.executable, "-S", "-c", FLOOR, str(extra), out],
@@ -805,7 +846,7 @@ def cat_ceiling(data, count):
     """`cat data | cat > out`, timed like a supervisor: from launch until the
     last line is seen in `out` by the same polling, so the ceiling and the
     supervisors pay the same measuring cost."""
-    out = os.path.join(tempfile.mkdtemp(prefix="tb-cat-", dir=log_base()), "out")
+    out = os.path.join(tempfile.mkdtemp(prefix=TMP + "cat-", dir=log_base()), "out")
     last = f"seq {count - 1:09d} ".encode()
     os.sync()
     t0 = time.monotonic()
@@ -838,6 +879,10 @@ METRICS = [
     ("idle_cpu", "idle CPU / 10 s (100 svc)", "ms", True),
     ("shutdown100", "shutdown, 100 services", "ms", True),
     ("log_pct", "log throughput, % of cat", "%", False),
+    ("log_plain_pct", "log, plain format, % of cat", "%", False),
+    ("log_json_pct", "log, json format, % of cat", "%", False),
+    ("log_file_pct", "log, per-service file, % of cat", "%", False),
+    ("log_rotate_pct", "log, file rotating at 10M, % of cat", "%", False),
     ("scrape_med", "GET /metrics, median", "ms", True),
     ("scrape_p99", "GET /metrics, p99", "ms", True),
 ]
@@ -872,8 +917,9 @@ def flatten(r):
         out["idle_cpu"] = r["idle"]["cpu_ms"] * scale
     if "shutdown100" in r:
         out["shutdown100"] = r["shutdown100"]["median_s"] * 1000
-    if "log" in r:
-        out["log_pct"] = r["log"]["pct_of_cat"]
+    for key in ("log", "log_plain", "log_json", "log_file", "log_rotate"):
+        if key in r and "pct_of_cat" in r[key]:
+            out[key + "_pct"] = r[key]["pct_of_cat"]
     if "metrics" in r:
         out["scrape_med"] = r["metrics"]["median_ms"]
         out["scrape_p99"] = r["metrics"]["p99_ms"]
@@ -955,6 +1001,36 @@ def svg(results, path):
         f.write("\n".join(out) + "\n")
 
 
+def log_goals(results):
+    """tend's log figures as ratios against what each is measured by."""
+    t = results.get("tend", {})
+    lines = []
+
+    def ratio(name, num, den, goal):
+        if num and den:
+            mark = "ok" if num / den >= goal else "below goal"
+            lines.append(f"{name}: {100 * num / den:.0f}% (goal >= {100 * goal:.0f}%, {mark})")
+
+    log = t.get("log", {})
+    ratio("text vs its format floor", log.get("floor_s"), log.get("seconds"), 0.90)
+    for key, label, goal in (("log_plain", "plain vs cat", 0.80),
+                             ("log_json", "json vs cat", 0.0)):
+        if key in t:
+            pct = t[key]["pct_of_cat"]
+            if goal:
+                mark = "ok" if pct >= 100 * goal else "below goal"
+                lines.append(f"{label}: {pct:.0f}% (goal >= {100 * goal:.0f}%, {mark})")
+            else:
+                lines.append(f"{label}: {pct:.0f}% (reported)")
+    mine = t.get("log_file", {}).get("seconds")
+    for peer in ("horust", "supervisord"):
+        theirs = results.get(peer, {}).get("log_file", {}).get("seconds")
+        ratio(f"per-service plain log_file vs {peer}'s (their time / tend's)", theirs, mine, 1.0)
+    ratio("log_file rotating every 10 MB vs not rotating", mine,
+          t.get("log_rotate", {}).get("seconds"), 0.80)
+    return lines
+
+
 # ----- main ----------------------------------------------------------------
 
 def build_tend():
@@ -962,6 +1038,21 @@ def build_tend():
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
     return binary
+
+
+# tend's further log runs, (result key, factory), set by main(): each log_format
+# on the main stream, and a per-service plain log_file without and with rotation.
+TEND_LOG_VARIANTS = []
+
+
+def tend_log_variants(binary):
+    return [
+        ("log_plain", lambda d: Tend(d, binary, log_format="plain")),
+        ("log_json", lambda d: Tend(d, binary, log_format="json")),
+        ("log_file", lambda d: Tend(d, binary, log_format="plain", service_file=True)),
+        ("log_rotate", lambda d: Tend(d, binary, log_format="plain", service_file=True,
+                                      max_size="10M")),
+    ]
 
 
 def run_one(sup_name, make, plan, data, count, idx, cat_runs):
@@ -977,14 +1068,18 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
     bins = [b for b in make(tempfile.gettempdir()).binaries() if b and os.path.exists(b)]
     r["binary_kib"] = sum(os.path.getsize(os.path.realpath(b)) for b in bins) / 1024
     print(f"- {sup_name}", file=sys.stderr)
-    for n in plan["footprint"]:
-        attempt(f"footprint{n}", lambda n=n: footprint(make, n, idx * 10 + n % 7))
-    for n in plan["startup"]:
-        reps = plan["startup_reps"] if n <= 100 else 1
-        attempt(f"startup{n}", lambda n=n, reps=reps: startup(make, n, idx * 10 + n % 7, reps))
-    attempt("restart", lambda: restart_latency(make, idx, plan["restart_reps"]))
-    attempt("idle", lambda: idle_cost(make, idx, 100 if not plan["smoke"] else 10, plan["idle_s"]))
-    attempt("shutdown100", lambda: shutdown(make, plan["shutdown_n"], idx, plan["shutdown_reps"]))
+    if not plan.get("log_only"):
+        for n in plan["footprint"]:
+            attempt(f"footprint{n}", lambda n=n: footprint(make, n, idx * 10 + n % 7))
+        for n in plan["startup"]:
+            reps = plan["startup_reps"] if n <= 100 else 1
+            attempt(f"startup{n}",
+                    lambda n=n, reps=reps: startup(make, n, idx * 10 + n % 7, reps))
+        attempt("restart", lambda: restart_latency(make, idx, plan["restart_reps"]))
+        attempt("idle",
+                lambda: idle_cost(make, idx, 100 if not plan["smoke"] else 10, plan["idle_s"]))
+        attempt("shutdown100",
+                lambda: shutdown(make, plan["shutdown_n"], idx, plan["shutdown_reps"]))
     if data:
         def log():
             # A cat run before each supervisor run samples the ceiling across
@@ -1006,6 +1101,19 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
                 out.update(floor_s=statistics.median(floors), floor_runs_s=floors)
             return out
         attempt("log", log)
+        if sup_name == "tend":
+            for key, variant in TEND_LOG_VARIANTS:
+                def one_variant(variant=variant):
+                    runs = []
+                    for _ in range(plan["log_reps"]):
+                        cat_runs.append(cat_ceiling(data, count))
+                        runs.append(log_throughput(variant, idx, data, count)["seconds"])
+                    return {"seconds": statistics.median(runs), "runs_s": runs}
+                attempt(key, one_variant)
+        elif "log" in r and sup_name in ("supervisord", "horust"):
+            # Their `log` run is already a per-service file (supervisord's
+            # stdout_logfile, Horust's stdout = FILE): the same setup.
+            r["log_file"] = dict(r["log"])
     if sup_name == "tend" and plan.get("metrics_n"):
         attempt("metrics", lambda: metrics_latency(make, idx, plan["metrics_n"],
                                                    plan["metrics_scrapes"]))
@@ -1021,12 +1129,14 @@ def main():
     mode.add_argument("--smoke", action="store_true", help="tend alone, tiny sizes (CI)")
     ap.add_argument("--tend", help="tend binary (default: target/release/tend, built if missing)")
     ap.add_argument("--only", help="comma-separated supervisors to run (default: all installed)")
+    ap.add_argument("--log-only", action="store_true", help="only the log workloads")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
     ap.add_argument("--svg", help="chart path (default: docs/bench.svg for a full run, "
                     "which README shows; bench-results.svg otherwise)")
     args = ap.parse_args()
     if args.svg is None:
-        args.svg = os.path.join(ROOT, "docs", "bench.svg") if not (args.quick or args.smoke) \
+        args.svg = os.path.join(ROOT, "docs", "bench.svg") \
+            if not (args.quick or args.smoke or args.log_only) \
             else os.path.join(ROOT, "bench-results.svg")
 
     binary = os.path.abspath(args.tend) if args.tend else build_tend()
@@ -1043,6 +1153,8 @@ def main():
                     idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
                     smoke=False, metrics_n=1000, metrics_scrapes=200)
 
+    plan["log_only"] = args.log_only
+    TEND_LOG_VARIANTS[:] = tend_log_variants(binary)
     candidates = [
         ("tend", lambda d: Tend(d, binary)),
         ("supervisord", Supervisord),
@@ -1063,7 +1175,7 @@ def main():
             print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
                   file=sys.stderr)
 
-    datadir = tempfile.mkdtemp(prefix="tb-data-", dir=log_base())
+    datadir = tempfile.mkdtemp(prefix=TMP + "data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
     cat_runs = [cat_ceiling(data, count) for _ in range(3)]
@@ -1076,15 +1188,16 @@ def main():
         shutil.rmtree(datadir, ignore_errors=True)
         for base in {"/tmp", log_base()}:
             for d in os.listdir(base):
-                if d.startswith("tb-"):
+                if d.startswith(TMP):
                     shutil.rmtree(os.path.join(base, d), ignore_errors=True)
 
     ceiling = statistics.median(cat_runs)
     for r in results.values():
-        if "log" in r:
-            r["log"]["pct_of_cat"] = 100.0 * ceiling / r["log"]["seconds"]
-            if "floor_s" in r["log"]:
-                r["log"]["floor_pct_of_cat"] = 100.0 * ceiling / r["log"]["floor_s"]
+        for key in ("log", "log_plain", "log_json", "log_file", "log_rotate"):
+            if key in r:
+                r[key]["pct_of_cat"] = 100.0 * ceiling / r[key]["seconds"]
+        if "log" in r and "floor_s" in r["log"]:
+            r["log"]["floor_pct_of_cat"] = 100.0 * ceiling / r["log"]["floor_s"]
     meta = {"mode": "smoke" if args.smoke else "quick" if args.quick else "full",
             "cpus": os.cpu_count(), "kernel": os.uname().release,
             "log_mb": plan["log_mb"], "cat_ceiling_s": ceiling, "cat_runs_s": cat_runs,
@@ -1106,6 +1219,11 @@ def main():
         print(f"GET /metrics: {scrape['services']} services up, {scrape['bytes']} bytes per "
               f"scrape, {scrape['scrapes']} sequential scrapes, "
               f"{scrape['cpu_ms_per_scrape']:.1f} ms of tend's CPU each")
+    goals = log_goals(results) if not args.smoke else []  # 2 MB measures start-up
+    if goals:
+        print("\nlog goals (ratios of times in this run; a shared machine is noisy):")
+        for line in goals:
+            print("  " + line)
     if not args.smoke:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)

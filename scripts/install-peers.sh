@@ -6,7 +6,8 @@
 # tests/integration/launch.rs watches tend's restarts with (it skips without it);
 # and Prometheus from Debian (`prometheus` and `promtool`), the real peer of the
 # metrics endpoint's tests (tests/integration/metrics.rs skips without them). On
-# a host with systemd, Debian's package also enables a prometheus service on :9090.
+# a host with systemd, Debian's package also enables a prometheus service on :9090;
+# and logrotate (Debian), which the log file tests run against tend.
 # Idempotent: what is already installed is skipped. Needs root for apt-get.
 set -eu
 
@@ -16,6 +17,7 @@ command -v runsvdir >/dev/null 2>&1 || need_apt="$need_apt runit"
 command -v s6-svscan >/dev/null 2>&1 || need_apt="$need_apt s6"
 command -v strace >/dev/null 2>&1 || need_apt="$need_apt strace"
 command -v promtool >/dev/null 2>&1 || need_apt="$need_apt prometheus"
+command -v logrotate >/dev/null 2>&1 || need_apt="$need_apt logrotate"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -35,6 +37,7 @@ if ! python3 -c "import grpc, grpc_health.v1.health" >/dev/null 2>&1; then
 fi
 
 for p in supervisord runsvdir s6-svscan horust strace prometheus promtool; do
+for p in supervisord runsvdir s6-svscan horust logrotate; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
 printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"

@@ -64,13 +64,12 @@ fn run(path: &Path) -> i32 {
             return 2;
         }
     };
-    let mut log = LogSink::install(logging::effective_level(config.log_level));
-    if let Some(file) = &config.log_file
-        && let Err(e) = log.set_file(Some(file))
-    {
-        eprintln!("tend: unable to open log_file {}: {e}", file.display());
-        return 1;
-    }
+    // Log files are opened by the runtime with the services; one that cannot
+    // be opened is reported in the log and retried, never fatal.
+    let log = LogSink::install(
+        logging::effective_level(config.log_level),
+        config.log_format,
+    );
     sys::cloexec_inherited_fds();
     if !sys::is_pid1()
         && let Err(e) = sys::set_child_subreaper()

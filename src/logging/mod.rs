@@ -1,42 +1,70 @@
-//! tend's log: where its own lines and every service's output lines go.
+//! tend's log (SPEC §7): every record — tend's own messages and services'
+//! output lines — to tend's main stream (stderr), the top-level `log_file`,
+//! and each service's `log_file`, in the `log_format` in force.
 //!
-//! tend's own lines are formatted by simplelog; service output lines, which can
-//! come by the million, are formatted here in the same shape
-//! (`2026-11-22T15:37:53.123Z [INFO] web: listening`) without going through the
-//! `log` machinery. Both land in one in-memory buffer, in order.
+//! Service lines are records, not levels: they carry their service and stream
+//! and are never filtered by `log_level`, which is for tend's own messages
+//! (queued by the `log` logger in `own.rs` and merged here in order).
 //!
-//! The event loop flushes that buffer to stderr with non-blocking writes and never
-//! blocks on it. When stderr is slower than the services (a stalled `docker logs`
-//! reader, a slow terminal), the buffer passes [`HIGH_WATER`], [`LogSink::is_congested`]
-//! turns true, and the loop stops reading service pipes until it drains: their
-//! writes block, as with any pipe, but supervision goes on and no line is dropped.
-//! Only tend's own lines can still be added then; past [`HARD_CAP`] they are counted
-//! and dropped, with a note once the buffer drains.
+//! The main stream is written without ever blocking the loop. Records are
+//! formatted into `out` (at most [`OUT_LIMIT`] bytes waiting); when the stream
+//! is slower than that, further records wait unformatted in `queue` (the
+//! bytes the services wrote, not the 20-fold that 2-byte lines make in a
+//! format). Past [`HIGH_WATER`] bytes in both, [`LogSink::is_congested`] turns
+//! true, the loop stops reading service pipes until they drain (their writes
+//! block, as with any pipe; said once per episode), and no line is dropped.
+//! Memory is bounded: `out` holds at most `OUT_LIMIT` plus one formatted line,
+//! `queue` at most `HIGH_WATER` plus one read budget and 256 KiB of tend's own
+//! messages (plus what services that just exited left in their pipes), each
+//! service file [`FILE_BUF`] plus one line.
 //!
-//! Must not: block the loop (except [`LogSink::flush_blocking`] at exit), or set
-//! `O_NONBLOCK` on the inherited fd 2, which the parent shell shares.
-
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use log::{Level, LevelFilter};
-use simplelog::{ConfigBuilder, LevelPadding, WriteLogger};
-
-use crate::lines::Lines;
-use crate::sys::{self, FileKind};
+//! Log files never apply backpressure: each write is bounded (a buffer's
+//! worth), and a file that cannot be written drops its lines and counts them
+//! (`file.rs`).
+//!
+//! Read first: [`LogSink::service_lines`], [`LogSink::flush`], then
+//! `buffer.rs` (the hot path) and `file.rs`.
+//!
+//! Must not: block the loop (except [`LogSink::flush_blocking`] at exit), set
+//! `O_NONBLOCK` on the inherited fd 2, or drop a line meant for the main stream.
 
 mod buffer;
-use buffer::LogBuf;
+mod file;
+mod format;
+mod own;
+mod queue;
+mod service_file;
+mod stderr;
 
-/// Above this many unwritten bytes, the loop stops reading service output.
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use log::{LevelFilter, info, warn};
+
+use crate::config::{Config, LogFormat, Rotation};
+use crate::lines::{Lines, Stream, find_newline};
+use buffer::LogBuf;
+use file::LogFile;
+use format::{ClockCache, Layout};
+use own::Shared;
+use queue::{Entry, Queue};
+pub use service_file::FILE_BUF;
+use service_file::ServiceFile;
+use stderr::Output;
+
+/// Above this many bytes waiting for the main stream, the loop stops reading
+/// service output.
 pub const HIGH_WATER: usize = 1 << 20;
-/// Above this many, even tend's own lines are dropped (and counted).
-pub const HARD_CAP: usize = 16 << 20;
+/// Formatted bytes waiting for the main stream; further records are queued.
+pub const OUT_LIMIT: usize = 512 << 10;
+/// tend's own messages still queued past `HIGH_WATER`; beyond, they are
+/// counted and dropped (with a note once the log drains).
+const OWN_EXTRA: usize = 256 << 10;
+/// Bytes one flush writes to the main stream before the loop gets a turn.
+const FLUSH_BUDGET: usize = 4 << 20;
 
 /// The log level in force: `$TEND_LOG` if set to a valid level, else the config's.
 pub fn effective_level(config_level: LevelFilter) -> LevelFilter {
@@ -46,229 +74,215 @@ pub fn effective_level(config_level: LevelFilter) -> LevelFilter {
         .unwrap_or(config_level)
 }
 
-/// tend's own lines, written by simplelog (possibly from any thread in theory,
-/// hence the mutex), waiting to be merged into the sink in order.
-#[derive(Default)]
-struct Own {
-    data: Vec<u8>,
-    dropped: u64,
-    clock: ClockCache,
-}
-
-#[derive(Default)]
-struct Shared {
-    own: Mutex<Own>,
-    /// Set when `own` has bytes: checked (cheaply) before every service line, so
-    /// that tend's line about a service never overtakes that service's output.
-    own_pending: AtomicBool,
-}
-
-/// The `Write` that simplelog writes into. It puts the timestamp in front of
-/// every line itself (simplelog's own would need the `time` crate's macros), so
-/// tend's lines and service lines carry the same one.
-struct OwnWriter {
-    shared: Arc<Shared>,
-    at_line_start: bool,
-}
-
-impl Write for OwnWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let Ok(mut own) = self.shared.own.lock() else {
-            return Ok(bytes.len());
-        };
-        if own.data.len() + bytes.len() > HARD_CAP {
-            own.dropped += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-            return Ok(bytes.len());
-        }
-        for piece in bytes.split_inclusive(|&b| b == b'\n') {
-            if self.at_line_start {
-                let stamp = own.clock.stamp(SystemTime::now());
-                let stamp = *stamp;
-                own.data.extend_from_slice(&stamp);
-                own.data.push(b' ');
-            }
-            own.data.extend_from_slice(piece);
-            self.at_line_start = piece.ends_with(b"\n");
-        }
-        self.shared.own_pending.store(true, Ordering::Release);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Where the log goes and what is still to be written there.
 pub struct LogSink {
     shared: Arc<Shared>,
-    /// Log bytes in order; `data[written..]` is not on stderr yet and
-    /// `data[filed..]` not in the log file yet.
-    data: LogBuf,
-    written: usize,
-    filed: usize,
-    out: Output,
-    file: Option<File>,
-    /// The timestamp of service lines, refreshed once per read (lines read
+    layout: Layout,
+    /// Formatted records for the main stream and the top-level file; the first
+    /// `stderr_at` / `file_at` bytes of `out.pending()` are written there.
+    out: LogBuf,
+    stderr_at: usize,
+    file_at: usize,
+    queue: Queue,
+    stderr: Output,
+    main_file: Option<LogFile>,
+    files: HashMap<String, ServiceFile>,
+    /// The timestamp of service lines, taken once per read (lines read
     /// together arrived together).
     clock: ClockCache,
-    /// `<stamp> [LEVEL] <service>: ` of the last service line, reused while the
-    /// clock, level and service stay the same (a flood of one service's lines).
+    /// The prefix of the last block's lines, for (generation, service, stream).
     prefix: Vec<u8>,
-    prefix_level: Option<Level>,
-    prefix_service_at: usize,
-}
-
-/// How stderr is written: directly (a regular file), through a non-blocking
-/// reopened description (a pipe or terminal), or with `send(MSG_DONTWAIT)`.
-struct Output {
-    fd: RawFd,
-    _owned: Option<OwnedFd>,
-    socket: bool,
-    nonblocking: bool,
-    broken: bool,
-}
-
-impl Output {
-    fn stderr() -> Output {
-        let fd = 2;
-        match sys::file_kind(fd) {
-            FileKind::Regular => Output::plain(fd, false, false),
-            FileKind::Socket => Output::plain(fd, true, true),
-            FileKind::Other => match sys::reopen_nonblocking(fd) {
-                Ok(new) => Output {
-                    fd: new.as_raw_fd(),
-                    _owned: Some(new),
-                    socket: false,
-                    nonblocking: true,
-                    broken: false,
-                },
-                Err(_) => Output::plain(fd, false, false),
-            },
-        }
-    }
-
-    fn plain(fd: RawFd, socket: bool, nonblocking: bool) -> Output {
-        Output {
-            fd,
-            _owned: None,
-            socket,
-            nonblocking,
-            broken: false,
-        }
-    }
+    prefix_for: Option<(u64, Stream)>,
+    prefix_service: String,
+    /// Scratch for records formatted from the queue.
+    scratch: Vec<u8>,
+    ends: Vec<u32>,
+    /// The last flush stopped at its budget with more to write.
+    more: bool,
+    /// Since when the main stream is congested, if it is (one episode: until
+    /// everything is written).
+    episode: Option<Instant>,
+    own_dropped: u64,
 }
 
 impl LogSink {
-    /// Install simplelog (tend's own lines) into a fresh sink; `level` is applied
-    /// through `log::set_max_level`, so a reload can change it.
-    pub fn install(level: LevelFilter) -> LogSink {
-        let shared = Arc::new(Shared::default());
-        let config = ConfigBuilder::new()
-            .set_time_level(LevelFilter::Off)
-            .set_level_padding(LevelPadding::Off)
-            .set_target_level(LevelFilter::Off)
-            .set_thread_level(LevelFilter::Off)
-            .set_location_level(LevelFilter::Off)
-            .build();
-        let writer = OwnWriter {
-            shared: Arc::clone(&shared),
-            at_line_start: true,
-        };
-        let logger = WriteLogger::new(LevelFilter::Trace, config, writer);
-        // A second install (tests) keeps the first logger; that is fine.
-        let _ = log::set_boxed_logger(logger);
-        log::set_max_level(level);
+    /// Make this sink the destination of tend's own messages (`log` macros)
+    /// at `level`, writing to stderr in `format`.
+    pub fn install(level: LevelFilter, format: LogFormat) -> LogSink {
+        let sink = LogSink::new(Output::stderr(), format);
+        own::install(Arc::clone(&sink.shared), level);
+        sink
+    }
+
+    fn new(stderr: Output, format: LogFormat) -> LogSink {
         LogSink {
-            shared,
-            data: LogBuf::default(),
-            written: 0,
-            filed: 0,
-            out: Output::stderr(),
-            file: None,
+            shared: Arc::new(Shared::default()),
+            layout: Layout::Named(format),
+            out: LogBuf::default(),
+            stderr_at: 0,
+            file_at: 0,
+            queue: Queue::default(),
+            stderr,
+            main_file: None,
+            files: HashMap::new(),
             clock: ClockCache::default(),
             prefix: Vec::new(),
-            prefix_level: None,
-            prefix_service_at: 0,
+            prefix_for: None,
+            prefix_service: String::new(),
+            scratch: Vec::new(),
+            ends: Vec::new(),
+            more: false,
+            episode: None,
+            own_dropped: 0,
         }
     }
 
-    /// Also write the log to `path` (appending), or stop doing so with `None`.
-    pub fn set_file(&mut self, path: Option<&Path>) -> io::Result<()> {
-        self.file = match path {
-            Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
-            None => None,
+    /// Apply the log settings of `config`: the format, the top-level
+    /// `log_file` and every service's `log_file` (an unchanged file stays
+    /// open; one no longer named is written out and closed). At start and at
+    /// every reload, after the services are (re)defined.
+    pub fn configure(&mut self, config: &Config) {
+        self.flush();
+        let format = config.log_format;
+        if self.layout != Layout::Named(format) {
+            self.layout = Layout::Named(format);
+            self.prefix_for = None;
+        }
+        let main = config.log_file.as_ref().map(|p| (p, config.log_rotation));
+        let same = |f: &LogFile, (path, rotation): (&PathBuf, Rotation)| {
+            f.path() == path && f.rotation() == rotation
         };
-        self.filed = self.data.len();
-        Ok(())
+        match (&mut self.main_file, main) {
+            (Some(f), Some(want)) if same(f, want) => f.set_layout(self.layout),
+            (_, want) => {
+                self.main_file = want.map(|(p, r)| LogFile::open(p, r, self.layout));
+                self.file_at = self.stderr_at;
+            }
+        }
+        let service_layout = match format {
+            LogFormat::Plain => Layout::Bare,
+            LogFormat::Text | LogFormat::Json => Layout::Named(format),
+        };
+        let mut old = std::mem::take(&mut self.files);
+        for spec in &config.services {
+            let Some(path) = &spec.log_file else {
+                continue;
+            };
+            let rotation = config.rotation_of(spec);
+            let file = match old.remove(&spec.name) {
+                Some(mut f) if same(&f.file, (path, rotation)) => {
+                    f.set_layout(service_layout);
+                    f
+                }
+                Some(mut f) => {
+                    f.write();
+                    ServiceFile::open(path, rotation, service_layout)
+                }
+                None => ServiceFile::open(path, rotation, service_layout),
+            };
+            self.files.insert(spec.name.clone(), file);
+        }
+        for f in old.values_mut() {
+            f.write();
+        }
     }
 
     /// The fd to watch for WRITABLE while output is pending, if writes can block.
     pub fn watch_fd(&self) -> Option<RawFd> {
-        self.out.nonblocking.then_some(self.out.fd)
+        self.stderr.can_block().then_some(self.stderr.fd())
     }
 
     /// Take the time for the service lines that follow.
     pub fn refresh_clock(&mut self) {
         self.clock.stamp(SystemTime::now());
-        self.prefix_level = None;
     }
 
-    /// Add a block of one service's output lines, if their level passes the log
-    /// level.
-    pub fn service_lines(&mut self, level: Level, service: &str, lines: Lines<'_>) {
-        if level > log::max_level() {
+    /// A block of one service's output lines from one stream: to the main
+    /// stream (and top-level file) and to the service's own file. Never
+    /// filtered; never dropped on the main stream.
+    pub fn service_lines(&mut self, service: &str, stream: Stream, lines: Lines<'_>) {
+        let n = lines.ends.len();
+        if n == 0 {
             return;
         }
-        if self.shared.own_pending.load(Ordering::Acquire) {
+        if self.shared.has_pending() {
             self.merge_own();
         }
-        self.set_prefix(level, service);
-        self.data.push_lines(&self.prefix, lines);
-    }
-
-    /// `<stamp> [LEVEL] <service>: `, rebuilt only when the clock, the level or
-    /// the service changed since the last line.
-    fn set_prefix(&mut self, level: Level, service: &str) {
-        let same = self.prefix_level == Some(level)
-            && self
-                .prefix
-                .get(self.prefix_service_at..self.prefix.len().saturating_sub(2))
-                == Some(service.as_bytes());
-        if !same {
-            self.prefix.clear();
-            self.prefix.extend_from_slice(self.clock.current());
-            self.prefix.extend_from_slice(b" [");
-            self.prefix.extend_from_slice(level.as_str().as_bytes());
-            self.prefix.extend_from_slice(b"] ");
-            self.prefix_service_at = self.prefix.len();
-            self.prefix.extend_from_slice(service.as_bytes());
-            self.prefix.extend_from_slice(b": ");
-            self.prefix_level = Some(level);
-        }
-    }
-
-    /// Move tend's own lines into the sink, after everything already there.
-    fn merge_own(&mut self) {
-        let (bytes, dropped) = match self.shared.own.lock() {
-            Ok(mut own) => {
-                self.shared.own_pending.store(false, Ordering::Release);
-                (
-                    std::mem::take(&mut own.data),
-                    std::mem::take(&mut own.dropped),
-                )
+        let mut from = 0;
+        if self.queue.is_empty() {
+            if self.prefix_for != Some((self.clock.generation(), stream))
+                || self.prefix_service != service
+            {
+                let stamp = self.clock.current();
+                format::service_prefix(&mut self.prefix, self.layout, stamp, service, stream);
+                self.prefix_for = Some((self.clock.generation(), stream));
+                self.prefix_service.clear();
+                self.prefix_service.push_str(service);
             }
-            Err(_) => return,
-        };
-        self.data.extend(&bytes);
-        if dropped > 0 {
-            log::warn!("log output was too slow: {dropped} of tend's own log lines were dropped");
+            from = self.push_out(lines, 0);
+            if from < n {
+                // Full: a fast stream takes it now, and the rest goes straight in.
+                self.write_out();
+                from = self.push_out(lines, from);
+            }
+        }
+        if from < n {
+            let start = lines
+                .ends
+                .get(from.wrapping_sub(1))
+                .map_or(0, |&e| e as usize);
+            let text = lines.text.get(start..).unwrap_or(&[]);
+            let stamp = *self.clock.current();
+            self.queue.push_lines(&stamp, service, stream, text);
+        }
+        if !self.files.is_empty()
+            && let Some(file) = self.files.get_mut(service)
+        {
+            let generation = self.clock.generation();
+            file.push(self.clock.current(), generation, service, stream, lines);
+        }
+        self.note_congestion();
+    }
+
+    fn push_out(&mut self, lines: Lines<'_>, from: usize) -> usize {
+        if self.layout.is_json() {
+            self.out.push_json(&self.prefix, lines, from, OUT_LIMIT)
+        } else {
+            self.out.push_text(&self.prefix, lines, from, OUT_LIMIT)
         }
     }
 
-    /// Bytes not yet written to stderr.
+    /// Move tend's own messages into the log, after everything already there.
+    fn merge_own(&mut self) {
+        let (records, dropped) = self.shared.take();
+        self.own_dropped += dropped;
+        for r in records {
+            if self.queue.is_empty() && self.out.pending_len() < OUT_LIMIT {
+                self.scratch.clear();
+                format::message(&mut self.scratch, self.layout, &r.stamp, r.level, &r.text);
+                self.out.extend(&self.scratch);
+            } else if self.queue.len() < HIGH_WATER + OWN_EXTRA {
+                self.queue.push_message(&r.stamp, r.level, &r.text);
+            } else {
+                self.own_dropped += 1;
+            }
+        }
+    }
+
+    /// Bytes waiting for the main stream (formatted, and raw in the queue).
     pub fn backlog(&self) -> usize {
-        self.data.len() - self.written
+        self.out.pending_len() - self.stderr_at + self.queue.len()
+    }
+
+    /// Memory the sink's buffers hold (bounded: see the module doc).
+    pub fn held_bytes(&self) -> usize {
+        self.out.capacity()
+            + self.queue.capacity()
+            + self
+                .files
+                .values()
+                .map(ServiceFile::capacity)
+                .sum::<usize>()
     }
 
     /// Whether service output should wait until the log drains.
@@ -276,136 +290,195 @@ impl LogSink {
         self.backlog() > HIGH_WATER
     }
 
-    /// Write what can be written without blocking. Returns true when nothing is
-    /// left pending.
-    pub fn flush(&mut self) -> bool {
-        if self.shared.own_pending.load(Ordering::Acquire) {
-            self.merge_own();
+    /// Whether the loop should flush before reading more output.
+    pub fn wants_flush(&self) -> bool {
+        self.out.pending_len() >= OUT_LIMIT / 2 || !self.queue.is_empty()
+    }
+
+    /// Whether the last flush stopped with the stream still writable (the loop
+    /// must come round without waiting for an event).
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+
+    fn note_congestion(&mut self) {
+        if self.episode.is_none() && self.is_congested() {
+            self.episode = Some(Instant::now());
+            warn!("log output is slower than the services; pausing reads of their output");
         }
-        if self.data.is_empty() {
-            return true;
+    }
+
+    /// Write `out` to the top-level file and to stderr; drop what both have.
+    /// Returns whether stderr is full.
+    fn write_out(&mut self) -> bool {
+        let pending = self.out.pending();
+        match &mut self.main_file {
+            Some(file) if self.file_at < pending.len() => {
+                self.file_at += file.write(&pending[self.file_at..]);
+                // A pipe as log_file must not hold the main stream back.
+                if self.file_at < self.stderr_at && pending.len() >= OUT_LIMIT {
+                    let lag = &pending[self.file_at..self.stderr_at];
+                    let lines = lag.iter().filter(|&&b| b == b'\n').count() as u64;
+                    file.drop_lines(lines, "it takes lines more slowly than tend's stderr");
+                    self.file_at = self.stderr_at;
+                }
+            }
+            Some(_) => {}
+            None => self.file_at = pending.len(),
         }
-        if let Some(file) = &mut self.file
-            && file.write_all(&self.data.as_slice()[self.filed..]).is_err()
-        {
-            self.file = None; // a full disk must not stop supervision
-        }
-        self.filed = self.data.len();
-        while self.written < self.data.len() {
-            if self.out.broken {
-                self.written = self.data.len();
+        let (n, full) = self.stderr.write(&pending[self.stderr_at..]);
+        self.stderr_at += n;
+        let done = self.stderr_at.min(self.file_at);
+        self.out.consume(done);
+        self.stderr_at -= done;
+        self.file_at -= done;
+        full
+    }
+
+    /// Format queued records into `out` while it has room.
+    fn refill(&mut self) -> usize {
+        let before = self.out.pending_len();
+        while self.out.pending_len() < OUT_LIMIT {
+            let taken = match self.queue.front() {
+                None => break,
+                Some(Entry::Message { stamp, level, text }) => {
+                    self.scratch.clear();
+                    let message = String::from_utf8_lossy(text);
+                    format::message(&mut self.scratch, self.layout, &stamp, level, &message);
+                    self.out.extend(&self.scratch);
+                    text.len().max(1) // an empty message is taken too
+                }
+                Some(Entry::Lines {
+                    stamp,
+                    service,
+                    stream,
+                    text,
+                }) => {
+                    self.prefix_for = None;
+                    format::service_prefix(&mut self.prefix, self.layout, &stamp, service, stream);
+                    self.ends.clear();
+                    let mut at = 0;
+                    while let Some(p) = text.get(at..).and_then(find_newline) {
+                        at += p + 1;
+                        self.ends.push(at as u32);
+                    }
+                    if at < text.len() {
+                        self.ends.push(text.len() as u32); // cannot happen: blocks end in `\n`
+                    }
+                    let lines = Lines {
+                        text,
+                        ends: &self.ends,
+                    };
+                    let k = if self.layout.is_json() {
+                        self.out.push_json(&self.prefix, lines, 0, OUT_LIMIT)
+                    } else {
+                        self.out.push_text(&self.prefix, lines, 0, OUT_LIMIT)
+                    };
+                    k.checked_sub(1)
+                        .and_then(|i| self.ends.get(i))
+                        .map_or(0, |&e| e as usize)
+                }
+            };
+            if taken == 0 {
                 break;
             }
-            match sys::write_some(
-                self.out.fd,
-                &self.data.as_slice()[self.written..],
-                self.out.socket,
-            ) {
-                Ok(0) => break,
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // EPIPE and friends: nobody reads stderr any more; keep supervising.
-                Err(_) => self.out.broken = true,
+            self.queue.take(taken);
+        }
+        self.out.pending_len() - before
+    }
+
+    /// Write what can be written without blocking, at most [`FLUSH_BUDGET`]
+    /// to the main stream, and every service file's buffer. Returns true when
+    /// nothing is left for the main stream (a service file that is a full pipe
+    /// may still hold its buffer).
+    pub fn flush(&mut self) -> bool {
+        if self.shared.has_pending() {
+            self.merge_own();
+        }
+        self.more = false;
+        let mut budget = FLUSH_BUDGET;
+        loop {
+            let full = self.write_out();
+            if full || self.queue.is_empty() {
+                break;
             }
+            if budget == 0 {
+                self.more = true;
+                break;
+            }
+            let added = self.refill();
+            if added == 0 {
+                self.more = true; // `out` is held by a lagging log_file: next turn
+                break;
+            }
+            budget = budget.saturating_sub(added);
         }
-        if self.written == self.data.len() {
-            self.data.clear();
-            self.written = 0;
-            self.filed = 0;
-            true
+        for file in self.files.values_mut() {
+            file.write();
+        }
+        let idle = self.out.is_empty() && self.queue.is_empty();
+        if idle {
+            if let Some(since) = self.episode.take() {
+                info!(
+                    "log output caught up after {:.1}s; reading services' output again",
+                    since.elapsed().as_secs_f64()
+                );
+            }
+            if self.own_dropped > 0 {
+                let n = std::mem::take(&mut self.own_dropped);
+                warn!("log output was too slow: {n} of tend's own log lines were dropped");
+            }
         } else {
-            false
+            self.note_congestion();
         }
+        idle && !self.shared.has_pending()
     }
 
     /// At exit: write everything, waiting at most `limit` for a slow reader.
     pub fn flush_blocking(&mut self, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        while !self.flush() && std::time::Instant::now() < deadline {
-            // A short wait bounds each round.
-            sys::wait_writable(self.out.fd, Duration::from_millis(50));
+        let deadline = Instant::now() + limit;
+        while !self.flush() && Instant::now() < deadline {
+            if !self.more {
+                crate::sys::wait_writable(self.stderr.fd(), Duration::from_millis(50));
+            }
         }
     }
-}
 
-impl AsRawFd for LogSink {
-    fn as_raw_fd(&self) -> RawFd {
-        self.out.fd
-    }
-}
-
-/// Caches the formatted `YYYY-MM-DDTHH:MM:SS` of the current second, since a
-/// flood of lines would otherwise format the same date over and over.
-#[derive(Default)]
-struct ClockCache {
-    second: u64,
-    text: [u8; 24],
-}
-
-impl ClockCache {
-    fn stamp(&mut self, now: SystemTime) -> &[u8; 24] {
-        let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs();
-        if secs != self.second || self.text[0] == 0 {
-            self.second = secs;
-            let date = civil_time(secs);
-            self.text[..20].copy_from_slice(date.as_bytes().get(..20).unwrap_or(&[b'0'; 20]));
+    /// SIGHUP: write what is waiting, then reopen every log file at its path
+    /// (logrotate has renamed them), so that nothing is lost or doubled.
+    pub fn reopen(&mut self) {
+        self.flush();
+        if let Some(file) = &mut self.main_file {
+            let pending = self.out.pending();
+            if self.file_at < pending.len() {
+                self.file_at += file.write(&pending[self.file_at..]);
+            }
+            file.reopen();
         }
-        let ms = since.subsec_millis();
-        self.text[19] = b'.';
-        self.text[20] = b'0' + (ms / 100) as u8;
-        self.text[21] = b'0' + (ms / 10 % 10) as u8;
-        self.text[22] = b'0' + (ms % 10) as u8;
-        self.text[23] = b'Z';
-        &self.text
-    }
-
-    /// The last stamp taken (the epoch if none was).
-    fn current(&mut self) -> &[u8; 24] {
-        if self.text[0] == 0 {
-            self.stamp(UNIX_EPOCH);
+        for f in self.files.values_mut() {
+            f.write();
+            f.file.reopen();
         }
-        &self.text
     }
-}
 
-/// `YYYY-MM-DDTHH:MM:SS.` in UTC for seconds since the epoch (Howard Hinnant's
-/// days-to-civil algorithm).
-fn civil_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    /// When a log file that could not be written is to be tried again.
+    pub fn poll_deadline(&self) -> Option<Instant> {
+        let main = self.main_file.as_ref().and_then(LogFile::deadline);
+        let services = self.files.values().filter_map(|f| f.file.deadline());
+        main.into_iter().chain(services).min()
+    }
+
+    /// Try again the log files whose deadline has come.
+    pub fn handle_deadlines(&mut self, now: Instant) {
+        if let Some(file) = &mut self.main_file {
+            file.retry(now);
+        }
+        for f in self.files.values_mut() {
+            f.file.retry(now);
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_time_matches_known_dates() {
-        assert_eq!(civil_time(0), "1970-01-01T00:00:00.");
-        assert_eq!(civil_time(951_782_400), "2000-02-29T00:00:00.");
-        assert_eq!(civil_time(1_795_362_473), "2026-11-22T15:47:53.");
-    }
-
-    #[test]
-    fn stamp_has_milliseconds() {
-        let mut c = ClockCache::default();
-        let t = UNIX_EPOCH + Duration::from_millis(1_795_362_473_045);
-        assert_eq!(c.stamp(t), b"2026-11-22T15:47:53.045Z");
-    }
-}
+#[path = "tests_sink.rs"]
+mod tests;

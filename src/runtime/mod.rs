@@ -182,7 +182,7 @@ impl Runtime {
         config_path: &Path,
         config: Config,
         signals: Signals,
-        log: LogSink,
+        mut log: LogSink,
     ) -> Result<Runtime, RunError> {
         let poll = Poll::new().map_err(|e| RunError::Setup("create the event loop", e))?;
         let mut signals = signals;
@@ -233,6 +233,7 @@ impl Runtime {
             }
             None => catalog.update(&config, |_| false),
         };
+        log.configure(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
         Ok(Runtime {
             poll,
@@ -310,6 +311,7 @@ impl Runtime {
                 self.dispatch(event);
             }
             self.pump_output();
+            self.log.handle_deadlines(self.clock.std_now);
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             self.cgroup_deadlines();
@@ -341,22 +343,18 @@ impl Runtime {
     /// How long the poll may sleep: until the earliest deadline, or not at all
     /// while output is waiting to be read, or forever when nothing is due.
     fn timeout(&self) -> Option<Duration> {
-        if !self.ready.is_empty() && !self.log.is_congested() {
+        if (!self.ready.is_empty() && !self.log.is_congested()) || self.log.has_more() {
             return Some(Duration::ZERO);
         }
         let now = self.now();
         let core = self.sup.poll_deadline().map(|at| at.saturating_since(now));
-        let control = self
-            .control
-            .as_ref()
-            .and_then(|c| c.poll_deadline())
-            .map(|at| at.saturating_duration_since(self.clock.std_now));
-        let cgroups = self
-            .cgroups
-            .as_ref()
-            .and_then(|c| c.poll_deadline())
-            .map(|at| at.saturating_duration_since(self.clock.std_now));
-        [core, control, self.metrics_timeout(), cgroups]
+        let std_deadline = |at: Option<std::time::Instant>| {
+            at.map(|at| at.saturating_duration_since(self.clock.std_now))
+        };
+        let control = std_deadline(self.control.as_ref().and_then(|c| c.poll_deadline()));
+        let cgroups = std_deadline(self.cgroups.as_ref().and_then(|c| c.poll_deadline()));
+        let log = std_deadline(self.log.poll_deadline());
+        [core, control, self.metrics_timeout(), cgroups, log]
             .into_iter()
             .flatten()
             .min()
@@ -404,7 +402,13 @@ impl Runtime {
             self.feed(Event::Terminate);
         }
         if arrived.hangup {
-            info!("SIGHUP: reloading {}", self.config_path.display());
+            // Log files first (logrotate renamed them), so that what the
+            // reload says lands in the new ones.
+            self.log.reopen();
+            info!(
+                "SIGHUP: log files reopened; reloading {}",
+                self.config_path.display()
+            );
             self.reload(None);
         }
     }
@@ -492,11 +496,6 @@ impl Runtime {
         for w in &config.warnings {
             warn!("reload: {w}");
         }
-        if config.log_file != self.config.log_file
-            && let Err(e) = self.log.set_file(config.log_file.as_deref())
-        {
-            warn!("cannot open log_file: {e}");
-        }
         self.rebind_control(&config);
         self.rebind_metrics(&config);
         if config.cgroup != self.config.cgroup {
@@ -519,6 +518,7 @@ impl Runtime {
             None => self.catalog.update(&config, |_| false),
         };
         self.launch.update(&config.services);
+        self.log.configure(&config);
         let settings = settings(&config);
         self.config = config;
         let command = crate::machine::Command::Reload(Box::new(crate::machine::Reload {

@@ -100,7 +100,7 @@ impl Runtime {
             if self.read_pipe(token, READ_BUDGET, false) == ReadEnd::Budget {
                 self.enqueue(token);
             }
-            if self.log.backlog() > crate::logging::HIGH_WATER / 2 {
+            if self.log.wants_flush() {
                 self.log.flush();
             }
         }
@@ -173,10 +173,9 @@ impl LineSink<'_> {
             return;
         };
         io.counters.add_lines(self.stream, lines.ends.len());
-        // Service output is never filtered by log_level, nor shown as an
+        // Records, not levels: never filtered by log_level, nor shown as an
         // error for coming from stderr (the stream is in the record).
-        self.log
-            .service_lines(log::Level::Info, service.name(), lines);
+        self.log.service_lines(service.name(), self.stream, lines);
         let first_seq = self.line_counter.take(lines.ends.len());
         let ms = super::ring::now_ms();
         io.ring.push(self.stream, lines, first_seq, ms);

@@ -134,7 +134,7 @@ fn a_batch_of_services_each_gets_its_own_plan() {
         assert!(extra <= 1, "{name}: unexpected fds {fds}"); // `ls` holds one
         let want = format!("{i}|{}", dir.join(&format!("w{i}")).display());
         assert_eq!(rest.trim(), want, "{name} got another service's plan");
-        tend.wait_log(&format!("{name}: i am {name}"));
+        tend.wait_log(&format!("{name} | i am {name}"));
     }
     let nodir = tend.wait_state("nodir", "failed");
     let detail = nodir.to_string();

@@ -4,6 +4,8 @@
 //! - `lifecycle`: start order, restarts and their policies, backoff, giving up,
 //!   spawn failures, critical services, exit_when_idle.
 //! - `output`: every line forwarded, in order, whole; long lines; invalid UTF-8.
+//! - `log_output`: log formats, log files, rotation, logrotate and SIGHUP, a file
+//!   that cannot be written, memory and status under a slow stderr reader.
 //! - `shutdown`: SIGTERM to every group, SIGKILL escalation, stop order, orphans.
 //! - `config_check`: `tend check` against golden files; `tend run` refusing a bad config.
 //! - `hygiene`: what a service inherits (fds, signals, stdin, process group,
@@ -34,6 +36,7 @@ mod hygiene;
 mod import;
 mod launch;
 mod lifecycle;
+mod log_output;
 mod logs;
 mod metrics;
 mod output;

@@ -5,11 +5,15 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// The text of `name`'s lines in tend's log, in order.
+/// The text of `name`'s lines (stdout and stderr) in tend's log, in order.
 fn lines_of(log: &str, name: &str) -> Vec<String> {
-    let marker = format!("] {name}: ");
+    let (out, err) = (format!(" {name} | "), format!(" {name} !| "));
     log.lines()
-        .filter_map(|l| l.split_once(&marker).map(|(_, text)| text.to_string()))
+        .filter_map(|l| {
+            l.split_once(&out)
+                .or_else(|| l.split_once(&err))
+                .map(|(_, text)| text.to_string())
+        })
         .collect()
 }
 
@@ -38,7 +42,7 @@ fn lines_printed_just_before_exit_are_all_forwarded_in_order() {
     assert_eq!(lines.len(), expected.len());
     assert!(lines == expected, "lines out of order or changed");
     // The last line comes before the exit is reported.
-    let last = log.find("b: no newline").expect("last line");
+    let last = log.find("b | no newline").expect("last line");
     let exit = log
         .find("b: starting -> failed")
         .or_else(|| log.find("b: running -> failed"));
@@ -53,11 +57,8 @@ fn stdout_and_stderr_lines_are_both_logged() {
         &dir,
         json!({"services": [{"name": "x", "command": [both]}]}),
     );
-    tend.wait_log("x: to-err");
-    tend.wait_log("x: to-out");
-    let log = tend.log();
-    assert!(log.contains("[INFO] x: to-out"), "{log}");
-    assert!(log.contains("[INFO] x: to-err"), "{log}");
+    tend.wait_log("x !| to-err");
+    tend.wait_log("x | to-out");
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn a_200_kib_line_is_split_not_lost() {
         &dir,
         json!({"services": [{"name": "l", "command": [long]}]}),
     );
-    tend.wait_log("l: after");
+    tend.wait_log("l | after");
     let lines = lines_of(&tend.log(), "l");
     let xs: Vec<&String> = lines.iter().filter(|l| l.starts_with('x')).collect();
     assert_eq!(xs.iter().map(|l| l.len()).sum::<usize>(), 204_800);
@@ -85,7 +86,7 @@ fn invalid_utf8_is_replaced_not_dropped() {
     let dir = TestDir::new("utf8");
     let bad = dir.script("bad", "printf 'caf\\351 ok\\n'; exec sleep 1000");
     let tend = Tend::start(&dir, json!({"services": [{"name": "u", "command": [bad]}]}));
-    tend.wait_log("u: caf\u{fffd} ok");
+    tend.wait_log("u | caf\u{fffd} ok");
 }
 
 #[test]
@@ -100,14 +101,14 @@ fn output_null_and_inherit_are_not_logged() {
             {"name": "l", "command": [talk, "log"]},
         ]}),
     );
-    tend.wait_log("l: hello-from-log");
+    tend.wait_log("l | hello-from-log");
     // inherit writes straight to tend's stdout (the same file here), unprefixed.
     tend.wait_until("inherited line", |t| {
         t.log().lines().any(|l| l == "hello-from-inherit")
     });
     let log = tend.log();
     assert!(!log.contains("hello-from-null"), "{log}");
-    assert!(!log.contains("i: hello-from-inherit"), "{log}");
+    assert!(!log.contains("i | hello-from-inherit"), "{log}");
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn a_burst_arrives_whole_and_in_order_and_logs_keeps_its_tail() {
         &dir,
         json!({"services": [{"name": "b", "command": [burst]}]}),
     );
-    tend.wait_log("b: n 101500");
+    tend.wait_log("b | n 101500");
     let lines = lines_of(&tend.log(), "b");
     let numbered: Vec<u32> = lines
         .iter()
@@ -268,7 +269,7 @@ fn a_stalled_log_reader_does_not_stall_supervision() {
     let mut seen = 0u64;
     poll_until("all 200000 lines of f in tend's log", PATIENCE, || {
         for line in reader.take_lines() {
-            if let Some((_, text)) = line.trim_end().split_once("] f: n ") {
+            if let Some((_, text)) = line.trim_end().split_once(" f | n ") {
                 assert_eq!(text, seen.to_string(), "line order");
                 seen += 1;
             }
