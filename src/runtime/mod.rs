@@ -1,16 +1,18 @@
 //! The I/O shell: one thread, one `mio::Poll`, every fd and pid tend owns.
 //!
 //! The loop sleeps in `epoll_wait` until a signal, a service's output, a control
-//! client or the earliest deadline (the core's: backoff, stop and readiness
-//! timeouts, checks; the control server's) wakes it; with nothing due it blocks
-//! with no timeout. It reads the clock once per turn, feeds facts to the core
+//! client, a check attempt's socket or pipe, or the earliest deadline (the
+//! core's: backoff, stop and readiness timeouts, check attempts; the control
+//! server's; the probes' attempt timeouts) wakes it; with nothing due it
+//! blocks with no timeout. It reads the clock once per turn, feeds facts to the core
 //! (`machine::Supervisor`) and carries out the actions it returns
 //! (`actions.rs`). It decides nothing: not whether to restart, not how long to
 //! wait, not what to stop first, not when a client's request is done.
 //!
 //! One turn, in order: signals (drain the self-pipe → reap every exited child,
-//! draining its pipes before reporting the exit) → output pipes marked
-//! readable → control clients → the core's deadlines. Pipes are
+//! draining its pipes before reporting the exit; a probe command's exit goes to
+//! the probe runner) → output pipes marked readable, probe sockets and pipes →
+//! control clients → the probes' timeouts → the core's deadlines. Pipes are
 //! edge-triggered, so a pipe with data left (read budget spent, or the log
 //! congested) stays on the `ready` list.
 //!
@@ -20,6 +22,7 @@ pub mod catalog;
 pub mod control;
 pub mod launch;
 pub mod output;
+pub mod probes;
 pub mod render;
 pub mod ring;
 pub mod signals;
@@ -48,6 +51,7 @@ use catalog::Catalog;
 use control::{ClientId, ControlServer};
 use launch::LaunchPlans;
 use output::Pipe;
+use probes::Probes;
 use ring::{LineCounter, LogRing};
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
@@ -154,6 +158,8 @@ pub struct Runtime {
     next_request: u64,
     /// Numbers output lines across services, for `tend logs` (see `ring`).
     line_counter: LineCounter,
+    /// Check attempts in flight (exec, tcp, http, grpc).
+    probes: Probes,
 }
 
 impl Runtime {
@@ -184,8 +190,10 @@ impl Runtime {
                 .registry()
                 .register(&mut SourceFd(&fd), log_token, Interest::WRITABLE);
         }
-        let spawner = spawn::Spawner::new(sys::raise_nofile())
-            .map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let nofile = sys::raise_nofile();
+        let spawner =
+            spawn::Spawner::new(nofile).map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let probes = Probes::new(nofile).map_err(|e| RunError::Setup("prepare probes", e))?;
         let launch = LaunchPlans::new(&config.services);
         let mut catalog = Catalog::default();
         let defs = catalog.update(&config);
@@ -213,6 +221,7 @@ impl Runtime {
             requests: HashMap::new(),
             next_request: 1,
             line_counter: LineCounter::default(),
+            probes,
         })
     }
 
@@ -257,6 +266,8 @@ impl Runtime {
                 self.dispatch(event);
             }
             self.pump_output();
+            self.probes.handle_deadlines(self.now());
+            self.feed_probe_results();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             if let Some(control) = &mut self.control {
@@ -274,6 +285,7 @@ impl Runtime {
         for token in tokens {
             self.read_pipe(token, READ_BUDGET, true);
         }
+        self.probes.abandon_all();
         info!("tend exiting with code {code}");
         drop(self.control.take());
         self.log.flush_blocking(Duration::from_secs(5));
@@ -293,10 +305,11 @@ impl Runtime {
             .as_ref()
             .and_then(|c| c.poll_deadline())
             .map(|at| at.saturating_duration_since(self.clock.std_now));
-        match (core, control) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let probes = self
+            .probes
+            .poll_deadline()
+            .map(|at| at.saturating_since(now));
+        [core, control, probes].into_iter().flatten().min()
     }
 
     fn dispatch(&mut self, event: &mio::event::Event) {
@@ -306,6 +319,11 @@ impl Runtime {
         }
         if self.pipes.contains_key(&token) {
             return self.enqueue(token);
+        }
+        if self.probes.owns(token) {
+            let registry = self.poll.registry();
+            self.probes.handle_event(registry, &mut self.tokens, token);
+            return self.feed_probe_results();
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -358,6 +376,8 @@ impl Runtime {
                     self.on_exit(child, pid, status);
                     self.children.remove(&pid);
                 }
+                // A probe command: its result (if still wanted) goes to the core.
+                None if self.probes.exited(pid, status) => self.feed_probe_results(),
                 None => debug!("reaped orphan {pid} ({})", render::Status(status)),
             }
             // waitid just said it exited; never spin if the kernel disagrees.
@@ -396,6 +416,13 @@ impl Runtime {
     fn feed(&mut self, event: Event) {
         let actions = self.sup.handle(event, self.now());
         self.execute(actions);
+    }
+
+    /// Hand the probe runner's results to the core.
+    fn feed_probe_results(&mut self) {
+        for event in self.probes.take_results() {
+            self.feed(event);
+        }
     }
 
     /// Re-read the config and hand the difference to the core; on problems

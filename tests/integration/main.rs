@@ -19,6 +19,8 @@
 //! - `import`: `tend import` of Procfiles and supervisord configs (golden files).
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
+//! - `probes`: readiness and liveness checks (exec, tcp, http, grpc) against
+//!   real servers: timeouts, restarts, killed probe commands, wakeups.
 
 mod support;
 
@@ -33,6 +35,7 @@ mod lifecycle;
 mod logs;
 mod output;
 mod pid1;
+mod probes;
 mod protocol;
 mod shutdown;
 mod signals;
