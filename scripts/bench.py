@@ -23,8 +23,12 @@ Workloads (N services each):
               is), and with that file rotating every 10 MB
   metrics     tend only: GET /metrics with 1000 services up, sequential scrapes
               from connect to the server's close (median and p99)
+  probes      N=100 and N=1000 services with an http liveness check every 1 s
+              against one local server: CPU per 1000 checks, wakeups, RSS per
+              probing service (tend and Horust; see bench_probes.py)
 
-    python3 scripts/bench.py --log-only   # just the log workloads
+    python3 scripts/bench.py --log-only      # just the log workloads
+    python3 scripts/bench.py --probes-only   # just the probes workload
 """
 
 import argparse
@@ -41,6 +45,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import bench_probes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Every temporary folder of this run starts with this, so that the clean-up at
@@ -1130,6 +1136,7 @@ def main():
     ap.add_argument("--tend", help="tend binary (default: target/release/tend, built if missing)")
     ap.add_argument("--only", help="comma-separated supervisors to run (default: all installed)")
     ap.add_argument("--log-only", action="store_true", help="only the log workloads")
+    ap.add_argument("--probes-only", action="store_true", help="run only the probes workload")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
     ap.add_argument("--svg", help="chart path (default: docs/bench.svg for a full run, "
                     "which README shows; bench-results.svg otherwise)")
@@ -1143,15 +1150,18 @@ def main():
     if args.smoke:
         plan = dict(footprint=[10], startup=[10], startup_reps=1, restart_reps=5, idle_s=1,
                     shutdown_n=10, shutdown_reps=1, log_mb=2, log_reps=1, smoke=True,
-                    metrics_n=10, metrics_scrapes=20)
+                    metrics_n=10, metrics_scrapes=20, probe_n=[10], probe_warmup=2.5,
+                    probe_window=2)
     elif args.quick:
         plan = dict(footprint=[100], startup=[100], startup_reps=2, restart_reps=15, idle_s=3,
                     shutdown_n=100, shutdown_reps=2, log_mb=50, log_reps=1, smoke=False,
-                    metrics_n=1000, metrics_scrapes=100)
+                    metrics_n=1000, metrics_scrapes=100, probe_n=[100], probe_warmup=3,
+                    probe_window=5)
     else:
         plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=5, restart_reps=100,
                     idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
-                    smoke=False, metrics_n=1000, metrics_scrapes=200)
+                    smoke=False, metrics_n=1000, metrics_scrapes=200, probe_n=[100, 1000],
+                    probe_warmup=3, probe_window=15)
 
     plan["log_only"] = args.log_only
     TEND_LOG_VARIANTS[:] = tend_log_variants(binary)
@@ -1175,15 +1185,19 @@ def main():
             print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
                   file=sys.stderr)
 
+    if args.probes_only:
+        plan["log_mb"] = 0
     datadir = tempfile.mkdtemp(prefix=TMP + "data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
-    cat_runs = [cat_ceiling(data, count) for _ in range(3)]
-    results = {}
+    cat_runs = [cat_ceiling(data, count) for _ in range(3)] if count else [1.0]
+    results, probes = {}, {}
     t0 = time.monotonic()
     try:
         for idx, (name, make) in enumerate(chosen):
-            results[name] = run_one(name, make, plan, data, count, idx, cat_runs)
+            if not args.probes_only:
+                results[name] = run_one(name, make, plan, data, count, idx, cat_runs)
+        probes = bench_probes.run(chosen, plan)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
         for base in {"/tmp", log_base()}:
@@ -1203,10 +1217,18 @@ def main():
             "log_mb": plan["log_mb"], "cat_ceiling_s": ceiling, "cat_runs_s": cat_runs,
             "elapsed_s": time.monotonic() - t0}
     print()
-    print(table(results))
+    if results:
+        print(table(results))
+    if probes:
+        print()
+        print(bench_probes.table(probes))
+        print("(probes: CPU is utime+stime over the window; wakeups are voluntary context "
+              "switches of every thread; the machine is shared, so treat them as rough)")
+    through_cat = f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, " \
+        if count else ""
     print(f"\n({meta['mode']} run, {meta['cpus']} CPUs, kernel {meta['kernel']}, "
-          f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, "
-          f"took {meta['elapsed_s']:.0f} s; ratios are peer / tend, higher = tend better)")
+          f"{through_cat}took {meta['elapsed_s']:.0f} s; ratios are peer / tend, "
+          f"higher = tend better)")
     tend_log = results.get("tend", {}).get("log", {})
     if "floor_pct_of_cat" in tend_log:
         print(f"log format floor: tend puts {tend_log['prefix_bytes']} bytes before each "
@@ -1226,12 +1248,15 @@ def main():
             print("  " + line)
     if not args.smoke:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=2)
+            json.dump({"meta": meta, "results": results, "probes": probes}, f, indent=2)
         os.makedirs(os.path.dirname(args.svg), exist_ok=True)
-        svg(results, args.svg)
+        if results:
+            svg(results, args.svg)
         print(f"wrote {args.json} and {args.svg}")
     failed = [n for n, r in results.items() if r.get("errors")]
-    if "tend" in results and results["tend"].get("errors"):
+    tend_probes = probes.get("tend", {}).values()
+    if "tend" in results and results["tend"].get("errors") or \
+            any("error" in r or r["not_200"] for r in tend_probes):
         print("tend failed a measurement", file=sys.stderr)
         return 1
     if failed:

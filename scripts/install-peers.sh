@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the supervisors scripts/bench.py compares tend against, from the
 # package registries: supervisord, runit and s6 from Debian, Horust from crates.io;
+# nginx and redis from Debian, the servers of the probe tests;
 # grpcio's health server from PyPI, the real peer of the grpc probe's tests
 # (tests/integration/grpc_codec.rs skips without it); strace, which
 # tests/integration/launch.rs watches tend's restarts with (it skips without it);
@@ -18,6 +19,11 @@ command -v s6-svscan >/dev/null 2>&1 || need_apt="$need_apt s6"
 command -v strace >/dev/null 2>&1 || need_apt="$need_apt strace"
 command -v promtool >/dev/null 2>&1 || need_apt="$need_apt prometheus"
 command -v logrotate >/dev/null 2>&1 || need_apt="$need_apt logrotate"
+# Real servers for the probe tests (tests/integration/probes/peers.rs, which
+# skip without them) and the probes workload of scripts/bench.py. The tests run
+# them in the foreground with their own configs; nothing needs to be enabled.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt="$need_apt nginx-light"
+command -v redis-server >/dev/null 2>&1 || need_apt="$need_apt redis-server"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -36,8 +42,7 @@ if ! python3 -c "import grpc, grpc_health.v1.health" >/dev/null 2>&1; then
     python3 -m pip install --quiet grpcio grpcio-health-checking
 fi
 
-for p in supervisord runsvdir s6-svscan horust strace prometheus promtool; do
-for p in supervisord runsvdir s6-svscan horust logrotate; do
+for p in supervisord runsvdir s6-svscan horust strace prometheus promtool logrotate nginx redis-server; do
     printf '%-12s %s\n' "$p" "$(command -v "$p" || echo missing)"
 done
 printf '%-12s %s\n' grpcio "$(python3 -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)"

@@ -11,10 +11,11 @@ use log::{debug, error, info, warn};
 use mio::unix::pipe::Receiver;
 
 use super::output::Stream;
+use super::probes::Order;
 use super::render::{Change, Problem};
 use super::spawn::Spawned;
 use super::{Child, Runtime};
-use crate::config::{CheckKind, OutputMode, Readiness, ServiceSpec, Signal};
+use crate::config::{OutputMode, Readiness, ServiceSpec, Signal};
 use crate::machine::{
     Action, Event, Note, Notice, Pid, Process, Role, RunId, Sender, ServiceId, StateName,
     Transition, Upward, Why,
@@ -62,6 +63,7 @@ impl Runtime {
                     {
                         io.pattern = None;
                     }
+                    self.probes.cancel(service, role);
                     Vec::new()
                 }
                 Action::Track { service, run, pid } => {
@@ -255,8 +257,8 @@ impl Runtime {
         }
     }
 
-    /// Start a check (or start watching for readiness). Until the probe runner
-    /// exists, checks that tend cannot run yet pass at once (README says which).
+    /// Start a check attempt (exec, tcp, http, grpc: the probe runner answers,
+    /// at once or later) or start watching for readiness (log).
     fn probe(&mut self, service: ServiceId, run: RunId, role: Role) -> Vec<Event> {
         let Some(spec) = self.spec_of(service) else {
             return Vec::new();
@@ -282,21 +284,17 @@ impl Runtime {
                 vec![Event::Ready { service, run }]
             }
             Some(Readiness::Check(check)) => {
-                if role == Role::Readiness {
-                    warn!(
-                        "{}: this readiness type is not supported yet; treating the service as ready",
-                        spec.name
-                    );
-                }
-                let _: &CheckKind = &check.kind;
-                let message = "not checked (not supported yet)".to_string();
-                vec![Event::ProbeResult {
+                let order = Order {
                     service,
                     run,
                     role,
-                    ok: true,
-                    message,
-                }]
+                    spec: &spec,
+                    check: &check,
+                };
+                let now = self.now();
+                let registry = self.poll.registry();
+                self.probes.start(registry, &mut self.tokens, now, order);
+                self.probes.take_results()
             }
             Some(Readiness::Notify { .. }) | None => Vec::new(),
         }
@@ -377,6 +375,7 @@ impl Runtime {
 
     /// A removed service is gone: close what it held, remove its cgroup.
     fn forget(&mut self, service: ServiceId) {
+        self.probes.forget(service);
         if let Some(cgroups) = &mut self.cgroups {
             cgroups.forget(service);
         }

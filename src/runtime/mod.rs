@@ -1,17 +1,20 @@
 //! The I/O shell: one thread, one `mio::Poll`, every fd and pid tend owns.
 //!
 //! The loop sleeps in `epoll_wait` until a signal, a service's output, a control
-//! client, a metrics scraper or the earliest deadline (the core's: backoff,
-//! stop and readiness timeouts, checks; the control and metrics servers')
-//! wakes it; with nothing due it blocks with no timeout. It reads the clock
-//! once per turn, feeds facts to the core (`machine::Supervisor`) and carries
-//! out the actions it returns (`actions.rs`). It decides nothing: not whether to restart, not how long to
+//! client, a metrics scraper, a check attempt's socket or pipe, or the
+//! earliest deadline (the core's: backoff, stop and readiness timeouts, check
+//! attempts; the control and metrics servers'; the probes' attempt timeouts;
+//! the log files' retries) wakes it; with nothing due it blocks with no
+//! timeout. It reads the clock once per turn, feeds facts to the core
+//! (`machine::Supervisor`) and carries out the actions it returns
+//! (`actions.rs`). It decides nothing: not whether to restart, not how long to
 //! wait, not what to stop first, not when a client's request is done.
 //!
 //! One turn, in order: signals (drain the self-pipe → reap every exited child,
-//! draining its pipes before reporting the exit) → output pipes marked
-//! readable → control clients and metrics scrapes (`metrics.rs`) → the core's
-//! deadlines → the control and metrics servers' deadlines. Pipes are
+//! draining its pipes before reporting the exit; a probe command's exit goes to
+//! the probe runner) → output pipes marked readable, probe sockets and pipes →
+//! control clients and metrics scrapes (`metrics.rs`) → the probes' timeouts →
+//! the core's deadlines → the other servers' deadlines. Pipes are
 //! edge-triggered, so a pipe with data left (read budget spent, or the log
 //! congested) stays on the `ready` list.
 //!
@@ -23,6 +26,7 @@ pub mod control;
 pub mod launch;
 pub mod metrics;
 pub mod output;
+pub mod probes;
 pub mod render;
 pub mod ring;
 pub mod signals;
@@ -52,6 +56,7 @@ use catalog::Catalog;
 use control::{ClientId, ControlServer};
 use launch::LaunchPlans;
 use output::Pipe;
+use probes::Probes;
 use ring::{LineCounter, LogRing};
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
@@ -174,6 +179,8 @@ pub struct Runtime {
     cgroups: Option<cgroup::Cgroups>,
     /// What the setup has to say, logged after the start banner.
     startup_lines: cgroup::Lines,
+    /// Check attempts in flight (exec, tcp, http, grpc).
+    probes: Probes,
 }
 
 impl Runtime {
@@ -211,8 +218,10 @@ impl Runtime {
                 .registry()
                 .register(&mut SourceFd(&fd), log_token, Interest::WRITABLE);
         }
-        let spawner = spawn::Spawner::new(sys::raise_nofile())
-            .map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let nofile = sys::raise_nofile();
+        let spawner =
+            spawn::Spawner::new(nofile).map_err(|e| RunError::Setup("prepare spawning", e))?;
+        let probes = Probes::new(nofile).map_err(|e| RunError::Setup("prepare probes", e))?;
         let mut startup_lines = cgroup::Lines::new();
         let cgroups = config.cgroup.as_ref().and_then(|setting| {
             let registry = poll.registry();
@@ -261,6 +270,7 @@ impl Runtime {
             line_counter: LineCounter::default(),
             cgroups,
             startup_lines,
+            probes,
         })
     }
 
@@ -312,6 +322,8 @@ impl Runtime {
             }
             self.pump_output();
             self.log.handle_deadlines(self.clock.std_now);
+            self.probes.handle_deadlines(self.now());
+            self.feed_probe_results();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             self.cgroup_deadlines();
@@ -334,6 +346,7 @@ impl Runtime {
         if let Some(cgroups) = &mut self.cgroups {
             cgroups.remove_all();
         }
+        self.probes.abandon_all();
         info!("tend exiting with code {code}");
         drop(self.control.take());
         self.log.flush_blocking(Duration::from_secs(5));
@@ -354,7 +367,11 @@ impl Runtime {
         let control = std_deadline(self.control.as_ref().and_then(|c| c.poll_deadline()));
         let cgroups = std_deadline(self.cgroups.as_ref().and_then(|c| c.poll_deadline()));
         let log = std_deadline(self.log.poll_deadline());
-        [core, control, self.metrics_timeout(), cgroups, log]
+        let probes = self
+            .probes
+            .poll_deadline()
+            .map(|at| at.saturating_since(now));
+        [core, control, self.metrics_timeout(), cgroups, log, probes]
             .into_iter()
             .flatten()
             .min()
@@ -373,6 +390,11 @@ impl Runtime {
         }
         if self.cgroups.as_ref().is_some_and(|c| c.owns(token)) {
             return self.on_cgroup_event();
+        }
+        if self.probes.owns(token) {
+            let registry = self.poll.registry();
+            self.probes.handle_event(registry, &mut self.tokens, token);
+            return self.feed_probe_results();
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -431,6 +453,8 @@ impl Runtime {
                     self.on_exit(child, pid, status);
                     self.children.remove(&pid);
                 }
+                // A probe command: its result (if still wanted) goes to the core.
+                None if self.probes.exited(pid, status) => self.feed_probe_results(),
                 None => debug!("reaped orphan {pid} ({})", render::Status(status)),
             }
             // waitid just said it exited; never spin if the kernel disagrees.
@@ -470,6 +494,13 @@ impl Runtime {
         self.count_fact(&event);
         let actions = self.sup.handle(event, self.now());
         self.execute(actions);
+    }
+
+    /// Hand the probe runner's results to the core.
+    fn feed_probe_results(&mut self) {
+        for event in self.probes.take_results() {
+            self.feed(event);
+        }
     }
 
     /// Re-read the config and hand the difference to the core; on problems

@@ -24,6 +24,8 @@
 //!   routing, hostile clients, bind errors, reloads.
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
 //! - `cgroup`: cgroup v2 containment, limits, `auto`, reloads (root only).
+//! - `probes`: readiness and liveness checks (exec, tcp, http, grpc) against
+//!   real servers: timeouts, restarts, killed probe commands, wakeups.
 
 mod support;
 
@@ -41,6 +43,7 @@ mod logs;
 mod metrics;
 mod output;
 mod pid1;
+mod probes;
 mod protocol;
 mod shutdown;
 mod signals;
