@@ -9,16 +9,20 @@
 //! wait, not what to stop first, not when a client's request is done.
 //!
 //! One turn, in order: signals (drain the self-pipe → reap every exited child,
-//! draining its pipes before reporting the exit) → output pipes marked
-//! readable → control clients → the core's deadlines. Pipes are
-//! edge-triggered, so a pipe with data left (read budget spent, or the log
-//! congested) stays on the `ready` list.
+//! draining its pipes, notify socket and readiness pipe before reporting the
+//! exit) → output pipes marked readable → notify sockets and readiness pipes
+//! (`notify.rs`, `readyfd.rs`) → control clients → the core's deadlines →
+//! the notify rejection counts and tend's own watchdog ping → tend's
+//! `STATUS=` upward (`upward.rs`), if its counts changed. Pipes and sockets
+//! are edge-triggered, so one with data left (read budget spent, or the log
+//! congested) stays on its `ready` list.
 //!
 //! Read first: [`Runtime::run`], `actions.rs`, [`Runtime::reap`].
 
 pub mod catalog;
 pub mod control;
 pub mod launch;
+pub mod notify;
 pub mod output;
 pub mod render;
 pub mod ring;
@@ -26,9 +30,11 @@ pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod tokens;
+pub mod upward;
 
 mod actions;
 mod pipes;
+mod readyfd;
 mod requests;
 
 use std::collections::{HashMap, VecDeque};
@@ -47,7 +53,9 @@ use crate::sys;
 use catalog::Catalog;
 use control::{ClientId, ControlServer};
 use launch::LaunchPlans;
+use notify::NotifySockets;
 use output::Pipe;
+use readyfd::ReadinessPipes;
 use ring::{LineCounter, LogRing};
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
@@ -154,6 +162,12 @@ pub struct Runtime {
     next_request: u64,
     /// Numbers output lines across services, for `tend logs` (see `ring`).
     line_counter: LineCounter,
+    /// The notify sockets of services with `notify` readiness.
+    notify: NotifySockets,
+    /// The readiness pipes of services with `fd` readiness.
+    readiness: ReadinessPipes,
+    /// tend's own `NOTIFY_SOCKET`, if it has one.
+    upward: upward::Upward,
 }
 
 impl Runtime {
@@ -186,7 +200,19 @@ impl Runtime {
         }
         let spawner = spawn::Spawner::new(sys::raise_nofile())
             .map_err(|e| RunError::Setup("prepare spawning", e))?;
-        let launch = LaunchPlans::new(&config.services);
+        let env = |name: &str| std::env::var_os(name);
+        let notify = NotifySockets::new(notify::default_dir(
+            &env,
+            sys::effective_uid(),
+            std::process::id(),
+        ));
+        let launch = LaunchPlans::new(&config.services, Some(notify.dir()));
+        let (upward_settings, problems) = upward::Settings::from_env(&env, std::process::id());
+        for problem in problems {
+            warn!("{problem}");
+        }
+        let clock = Clock::new();
+        let upward = upward::Upward::new(upward_settings, clock.std_now);
         let mut catalog = Catalog::default();
         let defs = catalog.update(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
@@ -194,7 +220,7 @@ impl Runtime {
             poll,
             tokens,
             sup,
-            clock: Clock::new(),
+            clock,
             signals,
             config_path: config_path.to_path_buf(),
             config,
@@ -213,6 +239,9 @@ impl Runtime {
             requests: HashMap::new(),
             next_request: 1,
             line_counter: LineCounter::default(),
+            notify,
+            readiness: ReadinessPipes::default(),
+            upward,
         })
     }
 
@@ -238,8 +267,11 @@ impl Runtime {
         self.clock.tick();
         // Children may predate us (exec'ed into by a shell): reap them now.
         self.reap();
+        // Every notify socket exists before the first spawn.
+        self.sync_notify();
         let actions = self.sup.start(self.now());
         self.execute(actions);
+        self.report_upward();
         let mut events = Events::with_capacity(256);
         while self.exit.is_none() {
             self.log.flush();
@@ -257,12 +289,16 @@ impl Runtime {
                 self.dispatch(event);
             }
             self.pump_output();
+            self.pump_notify();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             if let Some(control) = &mut self.control {
                 let registry = self.poll.registry();
                 control.handle_deadlines(registry, &mut self.tokens, self.clock.std_now);
             }
+            self.notify.handle_deadlines(self.clock.std_now);
+            self.upward.handle_deadlines(self.clock.std_now);
+            self.report_upward();
         }
         let code = self.exit.unwrap_or(0);
         self.finish(code)
@@ -276,6 +312,7 @@ impl Runtime {
         }
         info!("tend exiting with code {code}");
         drop(self.control.take());
+        self.notify.close_all(self.poll.registry());
         self.log.flush_blocking(Duration::from_secs(5));
         code
     }
@@ -286,17 +323,31 @@ impl Runtime {
         if !self.ready.is_empty() && !self.log.is_congested() {
             return Some(Duration::ZERO);
         }
+        if self.notify.has_ready() || self.readiness.has_ready() {
+            return Some(Duration::ZERO);
+        }
         let now = self.now();
         let core = self.sup.poll_deadline().map(|at| at.saturating_since(now));
-        let control = self
-            .control
-            .as_ref()
-            .and_then(|c| c.poll_deadline())
+        let shell = [
+            self.control.as_ref().and_then(|c| c.poll_deadline()),
+            self.notify.poll_deadline(),
+            self.upward.poll_deadline(),
+        ];
+        let shell = shell
+            .into_iter()
+            .flatten()
+            .min()
             .map(|at| at.saturating_duration_since(self.clock.std_now));
-        match (core, control) {
+        match (core, shell) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Tell tend's own supervisor the summary, if it changed this turn.
+    fn report_upward(&mut self) {
+        let summary = upward::summary(&self.sup);
+        self.upward.status(&summary);
     }
 
     fn dispatch(&mut self, event: &mio::event::Event) {
@@ -306,6 +357,12 @@ impl Runtime {
         }
         if self.pipes.contains_key(&token) {
             return self.enqueue(token);
+        }
+        if self.notify.owns(token) {
+            return self.notify.readable(token);
+        }
+        if self.readiness.owns(token) {
+            return self.readiness.readable(token);
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -372,7 +429,8 @@ impl Runtime {
         }
     }
 
-    /// A watched process is gone: its last lines first, then the exit.
+    /// A watched process is gone: its last lines and notify messages first,
+    /// then the exit.
     fn on_exit(&mut self, child: Child, pid: i32, status: crate::machine::ExitStatus) {
         let tokens: Vec<Token> = self
             .io
@@ -384,6 +442,7 @@ impl Runtime {
                 self.read_pipe(token, usize::MAX, true);
             }
         }
+        self.drain_notify(child.service);
         self.feed(Event::Exited {
             service: child.service,
             run: child.run,
@@ -432,6 +491,8 @@ impl Runtime {
         self.launch.update(&config.services);
         let settings = settings(&config);
         self.config = config;
+        // New services' sockets exist before the core may spawn them.
+        self.sync_notify();
         let command = crate::machine::Command::Reload(Box::new(crate::machine::Reload {
             services,
             settings,
@@ -444,6 +505,7 @@ impl Runtime {
             request: request.map(|(id, _)| id),
             command,
         });
+        self.sync_notify();
     }
 
     /// Move the control socket if the config names another path.
