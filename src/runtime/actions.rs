@@ -83,8 +83,10 @@ impl Runtime {
                 }
                 Action::Upward(order) => {
                     debug!("upward: {order:?}");
-                    let summary = super::upward::summary(&self.sup);
-                    self.upward.order(order, &summary);
+                    if self.upward.is_active() {
+                        let summary = super::upward::summary(&self.sup);
+                        self.upward.order(order, &summary);
+                    }
                     Vec::new()
                 }
                 Action::Exit { code } => {

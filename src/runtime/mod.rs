@@ -346,6 +346,9 @@ impl Runtime {
 
     /// Tell tend's own supervisor the summary, if it changed this turn.
     fn report_upward(&mut self) {
+        if !self.upward.is_active() {
+            return;
+        }
         let summary = upward::summary(&self.sup);
         self.upward.status(&summary);
     }

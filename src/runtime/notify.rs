@@ -17,7 +17,9 @@
 //! datagram is parsed by `codec::notify` (its problems logged at warn once per
 //! socket, then at debug), the sender's process group and the `MAINPID=`
 //! pid's are looked up, and an `Event::Notified` comes out. Fds passed with a
-//! datagram are closed at once (no `FDSTORE`). A rejected sender is logged
+//! datagram are closed at once: that answers `BARRIER=1` (`sd_notify_barrier`,
+//! which systemd-notify sends after each message), and tend keeps no fds
+//! (`FDSTORE=1` is not supported). A rejected sender is logged
 //! once, then counted, with one line a minute at most (a deadline, no tick).
 //!
 //! Must not: judge a sender (the core does), or block.
@@ -75,6 +77,13 @@ pub fn default_dir(
 /// names `.` and `..` (valid service names) from meaning folders.
 pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.sock"))
+}
+
+/// A `BARRIER=1` message (`sd_notify_barrier(3)`).
+fn is_barrier(data: &[u8]) -> bool {
+    let body = data.strip_suffix(b"\0").unwrap_or(data);
+    body.split(|&b| b == b'\n' || b == b'\r')
+        .any(|line| line == b"BARRIER=1")
 }
 
 /// One service's socket.
@@ -257,6 +266,11 @@ impl NotifySockets {
         !self.ready.is_empty()
     }
 
+    #[cfg(test)]
+    fn socket_problems_logged(&self, token: Token) -> bool {
+        self.sockets.get(&token).is_some_and(|s| s.problems_logged)
+    }
+
     /// The socket of `service`, to drain before its exit is reported.
     pub fn token_of(&self, service: ServiceId) -> Option<Token> {
         let mut sockets = self.sockets.iter();
@@ -317,7 +331,11 @@ impl NotifySockets {
                     break;
                 }
             };
-            if received.fds_closed > 0 && !socket.fds_logged {
+            let data = self.buf.get(..received.len).unwrap_or(&[]);
+            // `sd_notify_barrier` (systemd-notify sends one after every
+            // message) passes an fd and waits for its close: closing it is
+            // the whole protocol. Other fds (`FDSTORE=1`) are not kept.
+            if received.fds_closed > 0 && !is_barrier(data) && !socket.fds_logged {
                 socket.fds_logged = true;
                 warn!(
                     "{}: closed {} file descriptors sent with a notify message \
@@ -329,7 +347,6 @@ impl NotifySockets {
                 rejected.push(None);
                 continue;
             };
-            let data = self.buf.get(..received.len).unwrap_or(&[]);
             let parsed = codec::parse(data);
             for problem in &parsed.problems {
                 if socket.problems_logged {
@@ -535,87 +552,4 @@ impl Runtime {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::ffi::OsString;
-
-    fn env(xdg: Option<&'static str>) -> impl Fn(&str) -> Option<OsString> {
-        move |k: &str| {
-            (k == "XDG_RUNTIME_DIR")
-                .then_some(xdg)
-                .flatten()
-                .map(OsString::from)
-        }
-    }
-
-    #[test]
-    fn the_folder_depends_on_uid_and_runtime_dir() {
-        assert_eq!(
-            default_dir(&env(Some("/run/user/5")), 0, 42),
-            PathBuf::from("/run/tend.42")
-        );
-        assert_eq!(
-            default_dir(&env(Some("/run/user/5")), 5, 42),
-            PathBuf::from("/run/user/5/tend.42")
-        );
-        assert_eq!(
-            default_dir(&env(None), 5, 42),
-            PathBuf::from("/tmp/tend-5/notify.42")
-        );
-        assert_eq!(
-            default_dir(&env(Some("relative")), 5, 42),
-            PathBuf::from("/tmp/tend-5/notify.42")
-        );
-        let long: &'static str = Box::leak(format!("/{}", "x".repeat(60)).into_boxed_str());
-        assert_eq!(
-            default_dir(&env(Some(long)), 5, 42),
-            PathBuf::from("/tmp/tend-5/notify.42")
-        );
-    }
-
-    #[test]
-    fn every_socket_path_fits_in_sun_path() {
-        let name = "n".repeat(64);
-        for dir in [
-            default_dir(&env(None), u32::MAX, 4_194_304),
-            default_dir(&env(None), 0, 4_194_304),
-            default_dir(&env(Some("/run/user/4294967295")), 7, 4_194_304),
-        ] {
-            let path = socket_path(&dir, &name);
-            assert!(path.as_os_str().len() < 108, "{}", path.display());
-        }
-        assert_eq!(
-            socket_path(Path::new("/d"), ".."),
-            PathBuf::from("/d/...sock")
-        );
-    }
-
-    #[test]
-    fn rejections_are_logged_once_then_counted_per_minute() {
-        let mut sockets = NotifySockets::new(PathBuf::from("/nonexistent"));
-        let t0 = Instant::now();
-        sockets.rejected("a", Some(7), t0);
-        assert_eq!(sockets.poll_deadline(), Some(t0 + REJECTION_REPORT));
-        for _ in 0..1000 {
-            sockets.rejected("a", Some(7), t0);
-        }
-        assert_eq!(sockets.rejections.get("a").map(|r| r.count), Some(1000));
-        sockets.handle_deadlines(t0 + Duration::from_secs(1));
-        assert_eq!(
-            sockets.rejections.get("a").map(|r| r.count),
-            Some(1000),
-            "not due"
-        );
-        let t1 = t0 + REJECTION_REPORT;
-        sockets.handle_deadlines(t1);
-        assert_eq!(
-            sockets.rejections.get("a").map(|r| r.count),
-            Some(0),
-            "reported"
-        );
-        assert_eq!(sockets.poll_deadline(), Some(t1 + REJECTION_REPORT));
-        sockets.handle_deadlines(t1 + REJECTION_REPORT);
-        assert!(sockets.rejections.is_empty(), "a quiet minute ends it");
-        assert_eq!(sockets.poll_deadline(), None);
-    }
-}
+mod tests;

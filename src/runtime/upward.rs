@@ -111,6 +111,11 @@ impl Upward {
         }
     }
 
+    /// tend has a supervisor to tell (the loop skips the summary otherwise).
+    pub fn is_active(&self) -> bool {
+        self.settings.target.is_some()
+    }
+
     /// Carry out the core's order, with the summary of the moment.
     pub fn order(&mut self, order: Order, summary: &str) {
         if self.settings.target.is_none() {

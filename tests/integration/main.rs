@@ -19,6 +19,8 @@
 //! - `import`: `tend import` of Procfiles and supervisord configs (golden files).
 //! - `pid1`: tend as PID 1 of a PID namespace (root only).
 //! - `grpc_codec`: the grpc probe's codec against grpcio and an HTTP/1 server.
+//! - `notify`: `notify` and `fd` readiness, the watchdog, `MAINPID=`, strangers,
+//!   and tend's own sd_notify upward.
 
 mod support;
 
@@ -31,6 +33,7 @@ mod import;
 mod launch;
 mod lifecycle;
 mod logs;
+mod notify;
 mod output;
 mod pid1;
 mod protocol;
