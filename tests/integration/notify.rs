@@ -416,3 +416,70 @@ fn tend_notifies_an_abstract_socket_and_survives_a_missing_one() {
         1
     );
 }
+
+#[test]
+fn reload_opens_and_removes_notify_sockets() {
+    if !have("systemd-notify") {
+        return;
+    }
+    let dir = TestDir::new("reload");
+    let n = dir.script(
+        "n",
+        "echo \"$NOTIFY_SOCKET\" > \"$DIR/$1.tmp\"; mv \"$DIR/$1.tmp\" \"$DIR/$1\"\n\
+         systemd-notify --ready --status=\"$1 up\"\n\
+         exec sleep 1000",
+    );
+    let config =
+        |services: Value| json!({"control_socket": dir.socket(), "services": services}).to_string();
+    let path = dir.write(
+        "config.json",
+        &config(json!([{"name": "plain", "command": ["sleep", "1000"]}])),
+    );
+    let tend = Tend::start_with(&dir, &path, &[]);
+    tend.wait_state("plain", "running");
+    // A service added by a reload has its socket before its first spawn.
+    let notified = |name: &str| {
+        json!({"name": name, "command": [&n, name],
+        "readiness": {"type": "notify"}})
+    };
+    dir.write(
+        "config.json",
+        &config(json!([{"name": "plain", "command": ["sleep", "1000"]}, notified("added")])),
+    );
+    let (code, out, err) = tend.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let s = tend.wait_state("added", "running");
+    assert_eq!(s["status_text"], "added up");
+    let socket = dir.read("added").trim().to_string();
+    assert!(Path::new(&socket).exists(), "{socket}");
+    // Removed: its socket goes once it is down and forgotten.
+    dir.write(
+        "config.json",
+        &config(json!([{"name": "plain", "command": ["sleep", "1000"]}])),
+    );
+    let (code, out, err) = tend.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    tend.wait_until("added forgotten", |t| t.service("added").is_null());
+    eventually("its socket removed", || !Path::new(&socket).exists());
+}
+
+#[test]
+fn a_service_running_as_another_user_reaches_its_socket() {
+    if !is_root() || !have("systemd-notify") {
+        println!("SKIPPED: needs root and systemd-notify");
+        return;
+    }
+    let dir = TestDir::new("nobody");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let n = dir.script(
+        "n",
+        "systemd-notify --ready --status=\"as $(id -u)\"; exec sleep 1000",
+    );
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "n", "command": [n], "user": "65534", "group": "65534",
+            "readiness": {"type": "notify"}}]}),
+    );
+    let s = tend.wait_state("n", "running");
+    assert_eq!(s["status_text"], "as 65534");
+}

@@ -11,8 +11,11 @@
 //!
 //! What the child needs is resolved before, once per service definition, into an
 //! [`ExecPlan`] (program, argv and environment as C strings, working directory,
-//! rlimits, ids: see `runtime::launch`). Per spawn only the pipes, the report
-//! pipe and the clone remain. What the child does, in order, is in
+//! rlimits, ids: see `runtime::launch`). Per spawn only the pipes (output, and
+//! the readiness pipe of `readiness: {type: fd}`), the report pipe and the
+//! clone remain. The readiness pipe is the one fd a child gets besides 0, 1
+//! and 2, on the number the service asked for, whatever fd of tend's had that
+//! number (the child moves its report pipe out of the way first). What the child does, in order, is in
 //! `child.rs`; a failing step writes `(step, errno)` into the report pipe
 //! and exits 127; the parent reads the pipe as soon as `clone` returns: 8 bytes
 //! mean the spawn failed ([`SpawnError`] with its [`Stage`]), EOF means the exec
