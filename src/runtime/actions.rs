@@ -153,7 +153,8 @@ impl Runtime {
         self.children.insert(child.pid, Child { service, run });
         if let Some(fd) = child.readiness {
             let registry = self.poll.registry();
-            (self.readiness).add(registry, &mut self.tokens, service, run, fd);
+            self.readiness
+                .add(registry, &mut self.tokens, service, run, fd);
         }
         if spec.output == OutputMode::Log {
             if let Some(out) = child.stdout {
