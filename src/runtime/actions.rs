@@ -17,8 +17,7 @@ use super::spawn::Spawned;
 use super::{Child, Runtime};
 use crate::config::{OutputMode, Readiness, ServiceSpec, Signal};
 use crate::machine::{
-    Action, Event, Note, Notice, Pid, Process, Role, RunId, Sender, ServiceId, StateName,
-    Transition, Upward, Why,
+    Action, Event, Note, Pid, Process, Role, RunId, ServiceId, StateName, Transition,
 };
 
 impl Runtime {
@@ -58,10 +57,11 @@ impl Runtime {
                 }
                 Action::Probe { service, run, role } => self.probe(service, run, role),
                 Action::CancelProbe { service, role } => {
-                    if role == Role::Readiness
-                        && let Some(io) = self.io.get_mut(&service)
-                    {
-                        io.pattern = None;
+                    if role == Role::Readiness {
+                        if let Some(io) = self.io.get_mut(&service) {
+                            io.pattern = None;
+                        }
+                        self.readiness.close_service(self.poll.registry(), service);
                     }
                     self.probes.cancel(service, role);
                     Vec::new()
@@ -88,9 +88,12 @@ impl Runtime {
                     self.forget(service);
                     Vec::new()
                 }
-                Action::Upward(up) => {
-                    debug!("upward: {up:?}");
-                    let _: Upward = up;
+                Action::Upward(order) => {
+                    debug!("upward: {order:?}");
+                    if self.upward.is_active() {
+                        let summary = super::upward::summary(&self.sup);
+                        self.upward.order(order, &summary);
+                    }
                     Vec::new()
                 }
                 Action::Exit { code } => {
@@ -162,6 +165,11 @@ impl Runtime {
         child: Spawned,
     ) -> Event {
         self.children.insert(child.pid, Child { service, run });
+        if let Some(fd) = child.readiness {
+            let registry = self.poll.registry();
+            self.readiness
+                .add(registry, &mut self.tokens, service, run, fd);
+        }
         if spec.output == OutputMode::Log {
             if let Some(out) = child.stdout {
                 self.add_pipe(service, run, Stream::Stdout, Receiver::from(out));
@@ -258,7 +266,9 @@ impl Runtime {
     }
 
     /// Start a check attempt (exec, tcp, http, grpc: the probe runner answers,
-    /// at once or later) or start watching for readiness (log).
+    /// at once or later) or start watching for readiness (log). `notify` and
+    /// `fd` need nothing here: the notify socket is open while the service is
+    /// defined, the readiness pipe since the spawn.
     fn probe(&mut self, service: ServiceId, run: RunId, role: Role) -> Vec<Event> {
         let Some(spec) = self.spec_of(service) else {
             return Vec::new();
@@ -276,13 +286,6 @@ impl Runtime {
                 io.pattern = Some((run, pattern));
                 Vec::new()
             }
-            Some(Readiness::Fd { .. }) => {
-                warn!(
-                    "{}: this readiness type is not supported yet; treating the service as ready",
-                    spec.name
-                );
-                vec![Event::Ready { service, run }]
-            }
             Some(Readiness::Check(check)) => {
                 let order = Order {
                     service,
@@ -296,7 +299,7 @@ impl Runtime {
                 self.probes.start(registry, &mut self.tokens, now, order);
                 self.probes.take_results()
             }
-            Some(Readiness::Notify { .. }) | None => Vec::new(),
+            Some(Readiness::Notify { .. } | Readiness::Fd { .. }) | None => Vec::new(),
         }
     }
 
@@ -311,35 +314,10 @@ impl Runtime {
             | StateName::Stopping
             | StateName::Stopped => info!("{line}"),
         }
-        // Until the notify socket exists: a notify service counts as ready.
-        let notify = self
-            .spec_of(t.service)
-            .is_some_and(|s| matches!(s.readiness, Some(Readiness::Notify { .. })));
-        match (t.to, &t.why, t.pid) {
-            (StateName::Starting, Why::Spawned, Some(pid)) if notify => {
-                warn!(
-                    "{}: this readiness type is not supported yet; treating the service as ready",
-                    t.name
-                );
-                let from = Sender {
-                    pid,
-                    pgid: Some(pid),
-                };
-                let notice = Notice {
-                    ready: true,
-                    ..Notice::default()
-                };
-                vec![Event::Notified {
-                    service: t.service,
-                    from,
-                    notice,
-                }]
-            }
-            _ => Vec::new(),
-        }
+        Vec::new()
     }
 
-    fn note(&self, note: &Note) {
+    fn note(&mut self, note: &Note) {
         let name = |id: &ServiceId| {
             self.sup
                 .get(*id)
@@ -347,11 +325,11 @@ impl Runtime {
                 .unwrap_or_default()
         };
         match note {
-            Note::NotifyRejected { service, pid } => warn!(
-                "{}: ignored a notify message from pid {}, which is not part of the service",
-                name(service),
-                pid.0
-            ),
+            Note::NotifyRejected { service, pid } => {
+                // Rate-limited: a stranger flooding the socket must not flood the log.
+                let name = name(service);
+                self.notify.rejected(&name, Some(pid.0), self.clock.std_now);
+            }
             Note::NotifyStopping { service } => info!("{}: says it is stopping", name(service)),
             Note::MainPid { service, pid } => {
                 info!("{}: main process is now pid {}", name(service), pid.0)
@@ -384,6 +362,8 @@ impl Runtime {
                 self.close_pipe(token);
             }
         }
+        self.readiness.close_service(self.poll.registry(), service);
+        self.forget_notify(service);
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Resolving means: `user` and `group` to ids and supplementary groups (NSS
 //! lookups that read `/etc/passwd` and `/etc/group`), the environment (SPEC §2
-//! `inherit_environment`, the user's account), `command[0]` found on `PATH`
+//! `inherit_environment`, the user's account; SPEC §4 `NOTIFY_SOCKET` and
+//! `WATCHDOG_USEC` for `notify` readiness), `command[0]` found on `PATH`
 //! (`access` calls), argv and the environment as C strings, and the rlimits.
 //! [`LaunchPlans`] keeps one plan per service: resolved at load, again at a
 //! reload only for services whose definition changed, and after a failed spawn
@@ -22,7 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::spawn::{SpawnError, Spawned, Spawner, Stage};
-use crate::config::{Limits, OutputMode, ServiceSpec};
+use crate::config::{Limits, OutputMode, Readiness, ServiceSpec};
 use crate::sys::rlimit::{Resource, Rlimit};
 use crate::sys::spawn::ExecPlan;
 use crate::sys::user::{Account, resolve_credentials};
@@ -48,16 +49,28 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub struct LaunchPlan {
     exec: ExecPlan,
     output: OutputMode,
+    readiness_fd: Option<i32>,
 }
 
 impl LaunchPlan {
-    /// Resolve `spec` against tend's environment `env`. Fails with the stage a
-    /// spawn would fail at: `user/group` for an unknown user or group, `exec` for
-    /// a program not found, `prepare` for a NUL byte in an argument.
-    pub fn resolve(spec: &ServiceSpec, env: &Environment) -> Result<LaunchPlan, SpawnError> {
+    /// Resolve `spec` against tend's environment `env`; `notify_dir` is the
+    /// folder of the notify sockets (see `runtime::notify`). Fails with the
+    /// stage a spawn would fail at: `user/group` for an unknown user or group,
+    /// `exec` for a program not found, `prepare` for a NUL byte in an argument.
+    pub fn resolve(
+        spec: &ServiceSpec,
+        env: &Environment,
+        notify_dir: Option<&Path>,
+    ) -> Result<LaunchPlan, SpawnError> {
         let credentials = resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
             .map_err(fail(Stage::UserGroup))?;
-        let environment = environment(spec, env, credentials.account.as_ref());
+        let notify = match (&spec.readiness, notify_dir) {
+            (Some(Readiness::Notify { .. }), Some(dir)) => {
+                Some(super::notify::socket_path(dir, &spec.name))
+            }
+            _ => None,
+        };
+        let environment = environment(spec, env, credentials.account.as_ref(), notify.as_deref());
         let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
         let argv = std::iter::once(program.into_os_string())
             .chain(spec.command.iter().skip(1).map(OsString::from))
@@ -79,9 +92,14 @@ impl LaunchPlan {
         };
         let exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
             .map_err(fail(Stage::Prepare))?;
+        let readiness_fd = match spec.readiness {
+            Some(Readiness::Fd { fd }) => Some(fd),
+            _ => None,
+        };
         Ok(LaunchPlan {
             exec,
             output: spec.output,
+            readiness_fd,
         })
     }
 
@@ -94,6 +112,11 @@ impl LaunchPlan {
     pub fn output(&self) -> OutputMode {
         self.output
     }
+
+    /// The fd the child gets its readiness pipe on (`readiness: {type: fd}`).
+    pub fn readiness_fd(&self) -> Option<i32> {
+        self.readiness_fd
+    }
 }
 
 fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
@@ -103,11 +126,15 @@ fn fail(stage: Stage) -> impl FnOnce(io::Error) -> SpawnError {
 /// The child's environment, as `NAME=value` pairs in a stable order (SPEC §2):
 /// tend's (or, with `inherit_environment: false`, only `PATH`, `HOME` and
 /// `TMPDIR`, which is `/tmp` when tend has none), then `HOME`, `USER`,
-/// `LOGNAME` and `SHELL` from the account of `user` if set, then `environment`.
+/// `LOGNAME` and `SHELL` from the account of `user` if set, then `environment`,
+/// then, with `notify` readiness, `NOTIFY_SOCKET` (the service's socket at
+/// `notify`) and `WATCHDOG_USEC` when `watchdog` is set: tend's own values win
+/// over the config's, since readiness depends on them.
 fn environment(
     spec: &ServiceSpec,
     tend: &Environment,
     account: Option<&Account>,
+    notify: Option<&Path>,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Environment = if spec.inherit_environment {
         tend.clone()
@@ -134,6 +161,18 @@ fn environment(
     }
     for (name, value) in &spec.environment {
         env.insert(name.into(), value.into());
+    }
+    if let Some(socket) = notify {
+        env.insert("NOTIFY_SOCKET".into(), socket.as_os_str().to_owned());
+        if let Some(Readiness::Notify {
+            watchdog: Some(watchdog),
+        }) = spec.readiness
+        {
+            env.insert(
+                "WATCHDOG_USEC".into(),
+                watchdog.as_micros().to_string().into(),
+            );
+        }
     }
     env.into_iter().collect()
 }
@@ -215,6 +254,8 @@ fn rlimits(limits: &Limits) -> Vec<Rlimit> {
 /// from (a plan is used only for that exact definition).
 pub struct LaunchPlans {
     env: Environment,
+    /// The folder of the notify sockets, fixed for tend's lifetime.
+    notify_dir: Option<PathBuf>,
     plans: HashMap<String, (ServiceSpec, LaunchPlan)>,
     /// Each contained service's `cgroup.procs` (SPEC §10), which its child joins.
     cgroups: HashMap<String, CString>,
@@ -223,10 +264,11 @@ pub struct LaunchPlans {
 impl LaunchPlans {
     /// Resolve every service of a config (where the runtime is created). A
     /// service that cannot be resolved gets no plan; its spawn resolves again
-    /// and fails with the reason.
-    pub fn new(services: &[ServiceSpec]) -> LaunchPlans {
+    /// and fails with the reason. `notify_dir`: where the notify sockets are.
+    pub fn new(services: &[ServiceSpec], notify_dir: Option<&Path>) -> LaunchPlans {
         let mut plans = LaunchPlans {
             env: tend_environment(),
+            notify_dir: notify_dir.map(Path::to_path_buf),
             plans: HashMap::new(),
             cgroups: HashMap::new(),
         };
@@ -244,7 +286,8 @@ impl LaunchPlans {
                     kept.insert(spec.name.clone(), (known, plan));
                 }
                 _ => {
-                    if let Ok(plan) = LaunchPlan::resolve(spec, &self.env) {
+                    let dir = self.notify_dir.as_deref();
+                    if let Ok(plan) = LaunchPlan::resolve(spec, &self.env, dir) {
                         kept.insert(spec.name.clone(), (spec.clone(), plan));
                     }
                 }
@@ -267,7 +310,7 @@ impl LaunchPlans {
             .get(&spec.name)
             .is_some_and(|(known, _)| known == spec);
         if !known {
-            match LaunchPlan::resolve(spec, &self.env) {
+            match LaunchPlan::resolve(spec, &self.env, self.notify_dir.as_deref()) {
                 Ok(plan) => {
                     self.plans.insert(spec.name.clone(), (spec.clone(), plan));
                 }

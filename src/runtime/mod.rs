@@ -11,12 +11,15 @@
 //! wait, not what to stop first, not when a client's request is done.
 //!
 //! One turn, in order: signals (drain the self-pipe → reap every exited child,
-//! draining its pipes before reporting the exit; a probe command's exit goes to
-//! the probe runner) → output pipes marked readable, probe sockets and pipes →
-//! control clients and metrics scrapes (`metrics.rs`) → the probes' timeouts →
-//! the core's deadlines → the other servers' deadlines. Pipes are
-//! edge-triggered, so a pipe with data left (read budget spent, or the log
-//! congested) stays on the `ready` list.
+//! draining its pipes, notify socket and readiness pipe before reporting the
+//! exit; a probe command's exit goes to the probe runner) → output pipes marked
+//! readable, probe sockets and pipes → notify sockets and readiness pipes
+//! (`notify.rs`, `readyfd.rs`) → control clients and metrics scrapes
+//! (`metrics.rs`) → the probes' timeouts → the core's deadlines → the other
+//! deadlines (servers, notify rejection counts, tend's own watchdog ping) →
+//! tend's `STATUS=` upward (`upward.rs`), if its counts changed. Pipes and
+//! sockets are edge-triggered, so one with data left (read budget spent, or the
+//! log congested) stays on its `ready` list.
 //!
 //! Read first: [`Runtime::run`], `actions.rs`, [`Runtime::reap`].
 
@@ -25,6 +28,7 @@ pub mod cgroup;
 pub mod control;
 pub mod launch;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod probes;
 pub mod render;
@@ -33,10 +37,12 @@ pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod tokens;
+pub mod upward;
 pub mod usage;
 
 mod actions;
 mod pipes;
+mod readyfd;
 mod requests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -55,8 +61,10 @@ use crate::sys;
 use catalog::Catalog;
 use control::{ClientId, ControlServer};
 use launch::LaunchPlans;
+use notify::NotifySockets;
 use output::Pipe;
 use probes::Probes;
+use readyfd::ReadinessPipes;
 use ring::{LineCounter, LogRing};
 use signals::Signals;
 use tokens::{SIGNALS, Tokens};
@@ -181,6 +189,12 @@ pub struct Runtime {
     startup_lines: cgroup::Lines,
     /// Check attempts in flight (exec, tcp, http, grpc).
     probes: Probes,
+    /// The notify sockets of services with `notify` readiness.
+    notify: NotifySockets,
+    /// The readiness pipes of services with `fd` readiness.
+    readiness: ReadinessPipes,
+    /// tend's own `NOTIFY_SOCKET`, if it has one.
+    upward: upward::Upward,
 }
 
 impl Runtime {
@@ -233,7 +247,19 @@ impl Runtime {
                 &mut startup_lines,
             )
         });
-        let mut launch = LaunchPlans::new(&config.services);
+        let env = |name: &str| std::env::var_os(name);
+        let notify = NotifySockets::new(notify::default_dir(
+            &env,
+            sys::effective_uid(),
+            std::process::id(),
+        ));
+        let mut launch = LaunchPlans::new(&config.services, Some(notify.dir()));
+        let (upward_settings, problems) = upward::Settings::from_env(&env, std::process::id());
+        for problem in problems {
+            warn!("{problem}");
+        }
+        let clock = Clock::new();
+        let upward = upward::Upward::new(upward_settings, clock.std_now);
         let mut catalog = Catalog::default();
         let defs = match &cgroups {
             Some(c) => {
@@ -248,7 +274,7 @@ impl Runtime {
             poll,
             tokens,
             sup,
-            clock: Clock::new(),
+            clock,
             signals,
             config_path: config_path.to_path_buf(),
             config,
@@ -271,6 +297,9 @@ impl Runtime {
             cgroups,
             startup_lines,
             probes,
+            notify,
+            readiness: ReadinessPipes::default(),
+            upward,
         })
     }
 
@@ -302,8 +331,11 @@ impl Runtime {
         self.clock.tick();
         // Children may predate us (exec'ed into by a shell): reap them now.
         self.reap();
+        // Every notify socket exists before the first spawn.
+        self.sync_notify();
         let actions = self.sup.start(self.now());
         self.execute(actions);
+        self.report_upward();
         let mut events = Events::with_capacity(256);
         while self.exit.is_none() {
             self.log.flush();
@@ -324,6 +356,7 @@ impl Runtime {
             self.log.handle_deadlines(self.clock.std_now);
             self.probes.handle_deadlines(self.now());
             self.feed_probe_results();
+            self.pump_notify();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             self.cgroup_deadlines();
@@ -332,6 +365,9 @@ impl Runtime {
                 control.handle_deadlines(registry, &mut self.tokens, self.clock.std_now);
             }
             self.metrics_deadlines();
+            self.notify.handle_deadlines(self.clock.std_now);
+            self.upward.handle_deadlines(self.clock.std_now);
+            self.report_upward();
         }
         let code = self.exit.unwrap_or(0);
         self.finish(code)
@@ -349,6 +385,7 @@ impl Runtime {
         self.probes.abandon_all();
         info!("tend exiting with code {code}");
         drop(self.control.take());
+        self.notify.close_all(self.poll.registry());
         self.log.flush_blocking(Duration::from_secs(5));
         code
     }
@@ -359,22 +396,41 @@ impl Runtime {
         if (!self.ready.is_empty() && !self.log.is_congested()) || self.log.has_more() {
             return Some(Duration::ZERO);
         }
+        if self.notify.has_ready() || self.readiness.has_ready() {
+            return Some(Duration::ZERO);
+        }
         let now = self.now();
         let core = self.sup.poll_deadline().map(|at| at.saturating_since(now));
         let std_deadline = |at: Option<std::time::Instant>| {
             at.map(|at| at.saturating_duration_since(self.clock.std_now))
         };
-        let control = std_deadline(self.control.as_ref().and_then(|c| c.poll_deadline()));
-        let cgroups = std_deadline(self.cgroups.as_ref().and_then(|c| c.poll_deadline()));
-        let log = std_deadline(self.log.poll_deadline());
+        let shell = [
+            self.control.as_ref().and_then(|c| c.poll_deadline()),
+            self.cgroups.as_ref().and_then(|c| c.poll_deadline()),
+            self.log.poll_deadline(),
+            self.notify.poll_deadline(),
+            self.upward.poll_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let probes = self
             .probes
             .poll_deadline()
             .map(|at| at.saturating_since(now));
-        [core, control, self.metrics_timeout(), cgroups, log, probes]
+        [core, std_deadline(shell), self.metrics_timeout(), probes]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Tell tend's own supervisor the summary, if it changed this turn.
+    fn report_upward(&mut self) {
+        if !self.upward.is_active() {
+            return;
+        }
+        let summary = upward::summary(&self.sup);
+        self.upward.status(&summary);
     }
 
     fn dispatch(&mut self, event: &mio::event::Event) {
@@ -395,6 +451,12 @@ impl Runtime {
             let registry = self.poll.registry();
             self.probes.handle_event(registry, &mut self.tokens, token);
             return self.feed_probe_results();
+        }
+        if self.notify.owns(token) {
+            return self.notify.readable(token);
+        }
+        if self.readiness.owns(token) {
+            return self.readiness.readable(token);
         }
         let is_control = self.control.as_ref().is_some_and(|c| c.owns(token));
         if is_control {
@@ -469,7 +531,8 @@ impl Runtime {
         }
     }
 
-    /// A watched process is gone: its last lines first, then the exit.
+    /// A watched process is gone: its last lines and notify messages first,
+    /// then the exit.
     fn on_exit(&mut self, child: Child, pid: i32, status: crate::machine::ExitStatus) {
         let tokens: Vec<Token> = self
             .io
@@ -481,6 +544,7 @@ impl Runtime {
                 self.read_pipe(token, usize::MAX, true);
             }
         }
+        self.drain_notify(child.service);
         self.feed(Event::Exited {
             service: child.service,
             run: child.run,
@@ -552,6 +616,8 @@ impl Runtime {
         self.log.configure(&config);
         let settings = settings(&config);
         self.config = config;
+        // New services' sockets exist before the core may spawn them.
+        self.sync_notify();
         let command = crate::machine::Command::Reload(Box::new(crate::machine::Reload {
             services,
             settings,
@@ -564,6 +630,7 @@ impl Runtime {
             request: request.map(|(id, _)| id),
             command,
         });
+        self.sync_notify();
     }
 
     /// Move the control socket if the config names another path.

@@ -5,7 +5,8 @@
 //! A service's process runs in its own process group with stdin from
 //! `/dev/null`, fds 1 and 2 on its output pipes (`output: log`), on `/dev/null`
 //! (`null`) or on tend's own (`inherit`), default signal dispositions, an empty
-//! signal mask, the parent-death signal SIGKILL, and no other fd of tend's.
+//! signal mask, the parent-death signal SIGKILL, and no other fd of tend's
+//! but its readiness pipe on the fd it asked for (`readiness: {type: fd}`).
 //!
 //! Must not: resolve anything per spawn (users, `PATH`, strings): that is what
 //! makes a restart cheap.
@@ -15,7 +16,7 @@ use std::os::fd::OwnedFd;
 
 use super::launch::LaunchPlan;
 use crate::config::OutputMode;
-use crate::sys::spawn::{Cloner, Job, Output};
+use crate::sys::spawn::{Cloner, Job, Output, ReadinessFd};
 
 pub use crate::sys::spawn::{SpawnError, Stage};
 
@@ -24,6 +25,8 @@ pub struct Spawned {
     pub pid: i32,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// The read end of its readiness pipe (`readiness: {type: fd}`).
+    pub readiness: Option<OwnedFd>,
 }
 
 /// Spawns services; holds what every spawn shares (a child stack, `/dev/null`,
@@ -46,34 +49,36 @@ impl Spawner {
     /// to). The children of a batch exec concurrently where the system layer
     /// can (`sys::spawn::CONCURRENT`).
     pub fn spawn_all(&mut self, plans: &[&LaunchPlan]) -> Vec<Result<Spawned, SpawnError>> {
-        let mut readers: Vec<[Option<OwnedFd>; 2]> = Vec::with_capacity(plans.len());
+        let mut readers: Vec<[Option<OwnedFd>; 3]> = Vec::with_capacity(plans.len());
         let jobs = plans.iter().map(|plan| match job(plan) {
             Ok((job, read_ends)) => {
                 readers.push(read_ends);
                 Ok(job)
             }
             Err(e) => {
-                readers.push([None, None]);
+                readers.push([None, None, None]);
                 Err(SpawnError::new(Stage::Prepare, e))
             }
         });
         let pids = self.cloner.spawn_all(jobs);
         pids.into_iter()
             .zip(readers)
-            .map(|(pid, [stdout, stderr])| {
+            .map(|(pid, [stdout, stderr, readiness])| {
                 pid.map(|pid| Spawned {
                     pid,
                     stdout,
                     stderr,
+                    readiness,
                 })
             })
             .collect()
     }
 }
 
-/// A plan's job, with the output pipes it needs (`output: log`): the write ends
-/// go to the child, the read ends come back for tend.
-fn job(plan: &LaunchPlan) -> io::Result<(Job<'_>, [Option<OwnedFd>; 2])> {
+/// A plan's job, with the pipes it needs (output with `output: log`, the
+/// readiness pipe with `readiness: {type: fd}`): the write ends go to the
+/// child, the read ends come back for tend (stdout, stderr, readiness).
+fn job(plan: &LaunchPlan) -> io::Result<(Job<'_>, [Option<OwnedFd>; 3])> {
     let (stdout, stderr, read_ends) = match plan.output() {
         OutputMode::Log => {
             let (out_rx, out_tx) = crate::sys::pipe()?;
@@ -87,10 +92,19 @@ fn job(plan: &LaunchPlan) -> io::Result<(Job<'_>, [Option<OwnedFd>; 2])> {
         OutputMode::Null => (Output::Null, Output::Null, [None, None]),
         OutputMode::Inherit => (Output::Inherit, Output::Inherit, [None, None]),
     };
+    let (readiness, ready_rx) = match plan.readiness_fd() {
+        Some(target) => {
+            let (rx, tx) = crate::sys::pipe()?;
+            (Some(ReadinessFd { write: tx, target }), Some(rx))
+        }
+        None => (None, None),
+    };
+    let [out_rx, err_rx] = read_ends;
     let job = Job {
         plan: plan.exec(),
         stdout,
         stderr,
+        readiness,
     };
-    Ok((job, read_ends))
+    Ok((job, [out_rx, err_rx, ready_rx]))
 }

@@ -14,6 +14,8 @@
 //!   path: [`crate::runtime::launch`] does them once per service).
 //! - [`rlimit`]: resource limits for tend and for its services.
 //! - [`signal`]: signal masks and dispositions, and the handlers tend installs.
+//! - [`socket`]: notify sockets: `SO_PASSCRED`, `recvmsg` with the sender's
+//!   credentials (passed fds closed at once), `getpgid`.
 //! - [`spawn`]: the `clone`d child between clone and exec.
 //! - [`scan`]: the SSE2 newline scanner behind [`crate::lines`].
 //! - [`cgroup`]: cgroup2 checks, a signal to one process, inotify watches.
@@ -30,6 +32,7 @@ pub mod process;
 pub mod rlimit;
 pub mod scan;
 pub mod signal;
+pub mod socket;
 pub mod spawn;
 pub mod user;
 

@@ -60,6 +60,42 @@ fn services_get_only_fds_0_1_2_and_a_clean_process() {
 }
 
 #[test]
+fn a_readiness_fd_is_the_only_extra_fd() {
+    // `readiness: {type: fd}` adds exactly one fd, on the number asked for,
+    // whatever number tend's own copy had.
+    let dir = TestDir::new("readyfd");
+    let probe = dir.script(
+        "probe",
+        "ls /proc/self/fd > \"$DIR/$1.tmp\"; mv \"$DIR/$1.tmp\" \"$DIR/$1\"; exec sleep 1000",
+    );
+    let services: Vec<serde_json::Value> = [3, 4, 5, 9, 200]
+        .iter()
+        .map(|fd| {
+            json!({"name": format!("fd{fd}"), "command": [&probe, format!("fd{fd}")],
+                   "readiness": {"type": "fd", "fd": fd}})
+        })
+        .collect();
+    let tend = Tend::start(&dir, json!({ "services": services }));
+    for fd in [3, 4, 5, 9, 200] {
+        let name = format!("fd{fd}");
+        poll_until("probe wrote", PATIENCE, || dir.exists(&name));
+        let fds: Vec<String> = dir
+            .read(&name)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let extra: Vec<&String> = fds
+            .iter()
+            .filter(|f| !["0", "1", "2"].contains(&f.as_str()) && **f != fd.to_string())
+            .collect();
+        assert!(fds.contains(&fd.to_string()), "fd {fd} missing: {fds:?}");
+        // `ls` itself holds one fd open for the directory listing.
+        assert!(extra.len() <= 1, "fd {fd}: unexpected fds {fds:?}");
+    }
+    drop(tend);
+}
+
+#[test]
 fn environment_and_working_dir_are_applied() {
     let dir = TestDir::new("env");
     let probe = dir.script(

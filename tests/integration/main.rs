@@ -26,6 +26,8 @@
 //! - `cgroup`: cgroup v2 containment, limits, `auto`, reloads (root only).
 //! - `probes`: readiness and liveness checks (exec, tcp, http, grpc) against
 //!   real servers: timeouts, restarts, killed probe commands, wakeups.
+//! - `notify`: `notify` and `fd` readiness, the watchdog, `MAINPID=`, strangers,
+//!   and tend's own sd_notify upward.
 
 mod support;
 
@@ -41,6 +43,7 @@ mod lifecycle;
 mod log_output;
 mod logs;
 mod metrics;
+mod notify;
 mod output;
 mod pid1;
 mod probes;

@@ -206,6 +206,7 @@ fn a_spawned_child_joins_its_cgroup_before_exec() {
         plan: &plan,
         stdout: Output::Pipe(tx),
         stderr: Output::Null,
+        readiness: None,
     };
     let pid = cloner.spawn(job).expect("spawned");
     let mut out = Vec::new();

@@ -75,24 +75,24 @@ const TEND: &[(&str, &str)] = &[
 #[test]
 fn without_inheritance_only_path_home_and_tmpdir_are_passed() {
     let s = spec(r#", "inherit_environment": false, "environment": {"A": "1"}"#);
-    let env = environment(&s, &tend_env(TEND), None);
+    let env = environment(&s, &tend_env(TEND), None, None);
     assert_eq!(names(&env), ["A", "HOME", "PATH", "TMPDIR"]);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/tmp")));
     assert_eq!(value(&env, "HOME"), Some(OsStr::new("/home/tend")));
     let mut with_tmpdir = tend_env(TEND);
     with_tmpdir.insert("TMPDIR".into(), "/var/tmp/x".into());
-    let env = environment(&s, &with_tmpdir, None);
+    let env = environment(&s, &with_tmpdir, None, None);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/var/tmp/x")));
     // `environment` overrides even these.
     let s = spec(r#", "inherit_environment": false, "environment": {"TMPDIR": "/mine"}"#);
-    let env = environment(&s, &with_tmpdir, None);
+    let env = environment(&s, &with_tmpdir, None, None);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/mine")));
 }
 
 #[test]
 fn inheritance_passes_everything_and_environment_overrides() {
     let s = spec(r#", "environment": {"SECRET": "kept", "B": "2"}"#);
-    let env = environment(&s, &tend_env(TEND), None);
+    let env = environment(&s, &tend_env(TEND), None, None);
     assert_eq!(names(&env), ["B", "HOME", "PATH", "SECRET", "USER"]);
     assert_eq!(value(&env, "SECRET"), Some(OsStr::new("kept")));
     assert_eq!(value(&env, "TMPDIR"), None, "not added when inheriting");
@@ -107,7 +107,7 @@ fn a_user_sets_home_user_logname_and_shell_from_its_account() {
     };
     for inherit in [true, false] {
         let s = spec(&format!(r#", "inherit_environment": {inherit}"#));
-        let env = environment(&s, &tend_env(TEND), Some(&account));
+        let env = environment(&s, &tend_env(TEND), Some(&account), None);
         assert_eq!(value(&env, "HOME"), Some(OsStr::new("/srv/svc")));
         assert_eq!(value(&env, "USER"), Some(OsStr::new("svc")));
         assert_eq!(value(&env, "LOGNAME"), Some(OsStr::new("svc")));
@@ -117,7 +117,7 @@ fn a_user_sets_home_user_logname_and_shell_from_its_account() {
     // A number without a passwd entry: HOME=/, USER and LOGNAME the number.
     let creds = resolve_credentials(Some("4000000001"), None).expect("bare uid");
     let s = spec(r#", "inherit_environment": false"#);
-    let env = environment(&s, &tend_env(TEND), creds.account.as_ref());
+    let env = environment(&s, &tend_env(TEND), creds.account.as_ref(), None);
     assert_eq!(names(&env), ["HOME", "LOGNAME", "PATH", "TMPDIR", "USER"]);
     assert_eq!(value(&env, "HOME"), Some(OsStr::new("/")));
     assert_eq!(value(&env, "USER"), Some(OsStr::new("4000000001")));
@@ -160,19 +160,19 @@ fn the_program_is_found_on_path_as_execvp_would() {
 #[test]
 fn resolving_fails_with_the_stage_a_spawn_would_fail_at() {
     let env = tend_env(TEND);
-    let err = LaunchPlan::resolve(&spec(r#", "user": "no-such-user-tend""#), &env)
+    let err = LaunchPlan::resolve(&spec(r#", "user": "no-such-user-tend""#), &env, None)
         .expect_err("unknown user");
     assert_eq!(
         err.to_string(),
         "user/group: no such user: no-such-user-tend"
     );
-    let err = LaunchPlan::resolve(&spec(r#", "command": ["/no/such/tend"]"#), &env)
+    let err = LaunchPlan::resolve(&spec(r#", "command": ["/no/such/tend"]"#), &env, None)
         .expect_err("no program");
     assert_eq!(err.to_string(), "No such file or directory (os error 2)");
     // The config refuses a NUL byte; a plan built another way still does.
     let mut nul = spec("");
     nul.command = vec!["/bin/sh".into(), "a\0b".into()];
-    let err = LaunchPlan::resolve(&nul, &env).expect_err("NUL");
+    let err = LaunchPlan::resolve(&nul, &env, None).expect_err("NUL");
     assert_eq!(err.stage, Stage::Prepare);
 }
 
@@ -182,7 +182,7 @@ fn a_plan_holds_argv_environment_and_limits() {
         r#", "command": ["sh", "-c", "true"], "inherit_environment": false,
            "environment": {"X": "y"}, "limits": {"nofile": 64}"#,
     );
-    let plan = LaunchPlan::resolve(&s, &tend_env(TEND)).expect("resolved");
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
     let argv: Vec<&str> = plan
         .exec()
         .argv()
@@ -229,7 +229,7 @@ fn plans_are_kept_for_unchanged_definitions_only() {
         config::parse(&text, None).expect("valid").services
     };
     let first = config("");
-    let mut plans = LaunchPlans::new(&first);
+    let mut plans = LaunchPlans::new(&first, None);
     let address = |plans: &LaunchPlans, name: &str| {
         plans
             .plans
@@ -260,7 +260,7 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         {"name": "bad", "command": ["/no/such/tend"]},
         {"name": "nodir", "command": ["sh"], "working_dir": "/no/such/dir/tend"}]}"#;
     let services = config::parse(text, None).expect("valid").services;
-    let mut plans = LaunchPlans::new(&[]);
+    let mut plans = LaunchPlans::new(&[], None);
     let mut spawner = Spawner::new(None).expect("spawner");
     let specs: Vec<&ServiceSpec> = services.iter().collect();
     let results = plans.spawn_all(&mut spawner, &specs);
@@ -283,4 +283,64 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         !plans.plans.contains_key("nodir"),
         "a failed spawn drops the plan"
     );
+}
+
+#[test]
+fn notify_readiness_gets_its_socket_and_watchdog_and_nothing_of_tends() {
+    // tend's own supervisor's variables never reach a service (SPEC §4);
+    // the integration test `notify::tend_speaks_upward` runs tend with them.
+    let real = tend_environment();
+    for own in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+        assert!(!real.contains_key(OsStr::new(own)), "{own} inherited");
+    }
+    // A notify service gets its own socket, and WATCHDOG_USEC with a watchdog,
+    // whatever its `environment` says; other readiness types get neither.
+    let dir = Path::new("/run/tend.42");
+    let s = spec(
+        r#", "readiness": {"type": "notify", "watchdog": "1.5s"},
+           "environment": {"NOTIFY_SOCKET": "/elsewhere"}"#,
+    );
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), Some(dir)).expect("resolved");
+    let env: Vec<&str> = plan
+        .exec()
+        .env()
+        .iter()
+        .map(|a| a.to_str().unwrap_or("?"))
+        .collect();
+    let socket = format!(
+        "NOTIFY_SOCKET={}",
+        super::super::notify::socket_path(dir, "s").display()
+    );
+    assert!(env.contains(&socket.as_str()), "{env:?}");
+    assert!(env.contains(&"WATCHDOG_USEC=1500000"), "{env:?}");
+    let s = spec(r#", "readiness": {"type": "notify"}, "inherit_environment": false"#);
+    let env = environment(
+        &s,
+        &tend_env(TEND),
+        None,
+        Some(Path::new("/run/tend.42/svc.sock")),
+    );
+    assert_eq!(
+        value(&env, "NOTIFY_SOCKET"),
+        Some(OsStr::new("/run/tend.42/svc.sock"))
+    );
+    assert_eq!(value(&env, "WATCHDOG_USEC"), None);
+    for other in [r#", "readiness": {"type": "fd", "fd": 3}"#, ""] {
+        let plan = LaunchPlan::resolve(&spec(other), &tend_env(TEND), Some(dir)).expect("resolved");
+        assert!(
+            !plan
+                .exec()
+                .env()
+                .iter()
+                .any(|e| e.to_bytes().starts_with(b"NOTIFY_SOCKET=")),
+            "{other}"
+        );
+    }
+    let plan = LaunchPlan::resolve(
+        &spec(r#", "readiness": {"type": "fd", "fd": 7}"#),
+        &tend_env(TEND),
+        Some(dir),
+    )
+    .expect("resolved");
+    assert_eq!(plan.readiness_fd(), Some(7));
 }

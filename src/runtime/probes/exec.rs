@@ -77,7 +77,7 @@ impl Launcher {
             Some(_) | None => false,
         };
         if !known {
-            let plan = LaunchPlan::resolve(&probe_spec(spec, command), &self.env)
+            let plan = LaunchPlan::resolve(&probe_spec(spec, command), &self.env, None)
                 .map_err(|e| cannot(&e))?;
             self.plans.insert(key, (Arc::clone(spec), plan));
         }
@@ -91,6 +91,7 @@ impl Launcher {
             plan: plan.exec(),
             stdout: Output::Pipe(write_end),
             stderr: Output::Pipe(stderr),
+            readiness: None,
         };
         let pid = match self.cloner.spawn(job) {
             Ok(pid) => pid,

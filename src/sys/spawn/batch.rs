@@ -117,6 +117,7 @@ impl<'c> Flight<'c> {
     /// Clone `job`'s child on a free slot. `Err`: it was not started.
     fn launch(&mut self, index: usize, job: Job<'c>, common: Common<'c>) -> Result<(), SpawnError> {
         let prepare = |e| SpawnError::new(Stage::Prepare, e);
+        let readiness = job.readiness().map_err(prepare)?;
         let Some(slot) = self.free.pop() else {
             return Err(prepare(io::Error::other("no free child stack")));
         };
@@ -132,6 +133,7 @@ impl<'c> Flight<'c> {
             job.plan,
             common,
             outputs,
+            readiness,
             report_tx.as_raw_fd(),
         ));
         let slot_start = self.base.wrapping_add(slot * CHILD_STACK);

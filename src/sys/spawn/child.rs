@@ -20,6 +20,8 @@ pub(super) struct ChildPlan<'a> {
     common: Common<'a>,
     /// The fds to put on 1 and 2; -1 leaves tend's own (`output: inherit`).
     outputs: [RawFd; 2],
+    /// The readiness pipe's write end and the fd (3 or more) it goes on.
+    readiness: Option<(RawFd, RawFd)>,
     /// The write end of the report pipe: `(stage, errno)` goes there on failure.
     report: RawFd,
 }
@@ -29,12 +31,14 @@ impl<'a> ChildPlan<'a> {
         exec: &'a ExecPlan,
         common: Common<'a>,
         outputs: [RawFd; 2],
+        readiness: Option<(RawFd, RawFd)>,
         report: RawFd,
     ) -> ChildPlan<'a> {
         ChildPlan {
             exec,
             common,
             outputs,
+            readiness,
             report,
         }
     }
@@ -178,11 +182,30 @@ unsafe fn exit_child(code: usize) -> ! {
     }
 }
 
+/// Write `(stage, errno)` into the report pipe and exit 127.
+///
+/// # Safety
+/// Only in the child.
+unsafe fn report_failure(report: RawFd, stage: Stage, errno: libc::c_int) -> ! {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+    msg[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: a write of 8 bytes from this stack; then the child ends.
+    unsafe {
+        let _ = raw(
+            libc::SYS_write,
+            [report as usize, msg.as_ptr() as usize, 8, 0],
+        );
+        exit_child(127)
+    }
+}
+
 /// The child between clone and exec: raw system calls only, no allocation. In
-/// this order: each disposition tend changed back to default → stdio onto fds
-/// 0/1/2 → own process group → the service's cgroup (`0` into its
-/// `cgroup.procs`) → `working_dir` → rlimits → `setgroups` → `setgid` →
-/// `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the credential change, which
+/// this order: the report pipe moved off the readiness fd's number if they
+/// coincide → each disposition tend changed back to default → stdio onto fds
+/// 0/1/2 → the readiness pipe onto its fd → own process group → the service's
+/// cgroup (`0` into its `cgroup.procs`) → `working_dir` → rlimits → `setgroups`
+/// → `setgid` → `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the credential change, which
 /// would clear it) → check the parent is still tend → empty signal mask →
 /// `execve`. A failing step writes `(step, errno)` into the report pipe and
 /// exits 127.
@@ -196,16 +219,33 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
     // SAFETY: every call is a system call on data prepared by the parent; a
     // failure is reported through `report` and ends the child.
     unsafe {
+        // The readiness fd's number is the service's choice, so it may be the
+        // number the report pipe has in tend (the child's fd table is a copy
+        // of tend's). The report then moves above it first, close-on-exec like
+        // the original, which the dup3 below replaces. The other fds of tend
+        // the child reads (`/dev/null`, output pipes) are used before that dup3.
+        let report = match plan.readiness {
+            Some((_, target)) if target == plan.report => {
+                let above = (target + 1) as usize;
+                let moved = raw(
+                    libc::SYS_fcntl,
+                    [
+                        plan.report as usize,
+                        libc::F_DUPFD_CLOEXEC as usize,
+                        above,
+                        0,
+                    ],
+                );
+                match moved {
+                    Ok(fd) => fd as RawFd,
+                    Err(errno) => report_failure(plan.report, Stage::Readiness, errno),
+                }
+            }
+            Some(_) | None => plan.report,
+        };
         let step = |stage: Stage, result: Result<libc::c_long, libc::c_int>| {
             if let Err(errno) = result {
-                let mut msg = [0u8; 8];
-                msg[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-                msg[4..].copy_from_slice(&errno.to_ne_bytes());
-                let _ = raw(
-                    libc::SYS_write,
-                    [plan.report as usize, msg.as_ptr() as usize, 8, 0],
-                );
-                exit_child(127);
+                report_failure(report, stage, errno);
             }
         };
         // Back to SIG_DFL while everything is blocked. Raw, because libc refuses
@@ -232,6 +272,20 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
                     raw(libc::SYS_dup3, [fd as usize, target + 1, 0, 0]),
                 );
             }
+        }
+        // The readiness pipe on its fd, left open across exec: dup3 without
+        // O_CLOEXEC, or, when tend's write end already has that number, its
+        // close-on-exec flag cleared (dup3 refuses equal fds).
+        if let Some((source, target)) = plan.readiness {
+            let result = if source == target {
+                raw(
+                    libc::SYS_fcntl,
+                    [target as usize, libc::F_SETFD as usize, 0, 0],
+                )
+            } else {
+                raw(libc::SYS_dup3, [source as usize, target as usize, 0, 0])
+            };
+            step(Stage::Readiness, result);
         }
         step(Stage::ProcessGroup, raw(libc::SYS_setpgid, [0, 0, 0, 0]));
         // Into the service's cgroup: `0` in `cgroup.procs` means the writer.

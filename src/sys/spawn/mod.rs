@@ -11,8 +11,11 @@
 //!
 //! What the child needs is resolved before, once per service definition, into an
 //! [`ExecPlan`] (program, argv and environment as C strings, working directory,
-//! rlimits, ids: see `runtime::launch`). Per spawn only the pipes, the report
-//! pipe and the clone remain. What the child does, in order, is in
+//! rlimits, ids: see `runtime::launch`). Per spawn only the pipes (output, and
+//! the readiness pipe of `readiness: {type: fd}`), the report pipe and the
+//! clone remain. The readiness pipe is the one fd a child gets besides 0, 1
+//! and 2, on the number the service asked for, whatever fd of tend's had that
+//! number (the child moves its report pipe out of the way first). What the child does, in order, is in
 //! `child.rs`; a failing step writes `(step, errno)` into the report pipe
 //! and exits 127; the parent reads the pipe as soon as `clone` returns: 8 bytes
 //! mean the spawn failed ([`SpawnError`] with its [`Stage`]), EOF means the exec
@@ -83,6 +86,8 @@ pub enum Stage {
     Prepare = 1,
     UserGroup,
     Stdio,
+    /// Putting the readiness pipe on its fd (`readiness: {type: fd}`).
+    Readiness,
     ProcessGroup,
     WorkingDir,
     Rlimit,
@@ -96,10 +101,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 13] = [
+    const ALL: [Stage; 14] = [
         Stage::Prepare,
         Stage::UserGroup,
         Stage::Stdio,
+        Stage::Readiness,
         Stage::ProcessGroup,
         Stage::WorkingDir,
         Stage::Rlimit,
@@ -124,6 +130,7 @@ impl Stage {
             Stage::Prepare => "prepare",
             Stage::UserGroup => "user/group",
             Stage::Stdio => "stdio",
+            Stage::Readiness => "readiness fd",
             Stage::ProcessGroup => "setpgid",
             Stage::WorkingDir => "working_dir",
             Stage::Rlimit => "setrlimit",
@@ -236,12 +243,36 @@ pub enum Output {
     Pipe(OwnedFd),
 }
 
-/// One spawn: a prepared program and where its output goes.
+/// The write end of a readiness pipe (s6's `notification-fd`) and the fd
+/// number the child gets it on. tend's copy is closed after the clone, so
+/// EOF on the read end means every process of the service closed it.
+#[derive(Debug)]
+pub struct ReadinessFd {
+    pub write: OwnedFd,
+    /// 3 or more: 0, 1 and 2 are the child's stdio.
+    pub target: RawFd,
+}
+
+/// One spawn: a prepared program, where its output goes, and its readiness
+/// fd if it has one (the only fd it gets besides 0, 1 and 2).
 #[derive(Debug)]
 pub struct Job<'a> {
     pub plan: &'a ExecPlan,
     pub stdout: Output,
     pub stderr: Output,
+    pub readiness: Option<ReadinessFd>,
+}
+
+impl Job<'_> {
+    /// (source, target) of the readiness fd for the child; a target below 3
+    /// would replace the child's stdio and is refused.
+    fn readiness(&self) -> io::Result<Option<(RawFd, RawFd)>> {
+        match &self.readiness {
+            None => Ok(None),
+            Some(r) if r.target < 3 => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            Some(r) => Ok(Some((r.write.as_raw_fd(), r.target))),
+        }
+    }
 }
 
 impl fmt::Debug for ExecPlan {
@@ -322,9 +353,11 @@ impl Cloner {
             parent: *parent,
         };
         let prepare = |e| SpawnError::new(Stage::Prepare, e);
+        let readiness = job.readiness().map_err(prepare)?;
         let (report_rx, report_tx) = fd::pipe().map_err(prepare)?;
         let outputs = [common.target(&job.stdout), common.target(&job.stderr)];
-        let plan = child::ChildPlan::new(job.plan, common, outputs, report_tx.as_raw_fd());
+        let plan =
+            child::ChildPlan::new(job.plan, common, outputs, readiness, report_tx.as_raw_fd());
         let pid = child::clone_and_wait(stack, &plan).map_err(prepare)?;
         // tend's copies of the child's write ends: EOF on them means it is gone.
         drop(report_tx);

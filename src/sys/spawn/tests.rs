@@ -35,6 +35,7 @@ fn piped(plan: &ExecPlan) -> (Job<'_>, OwnedFd) {
         plan,
         stdout: Output::Pipe(tx),
         stderr: Output::Null,
+        readiness: None,
     };
     (job, rx)
 }
@@ -87,6 +88,7 @@ fn a_failing_step_is_reported_with_its_stage() {
             plan: &plan,
             stdout: Output::Null,
             stderr: Output::Null,
+            readiness: None,
         })
         .expect_err("no such dir");
     assert_eq!(err.stage, Stage::WorkingDir);
@@ -105,6 +107,7 @@ fn a_failing_step_is_reported_with_its_stage() {
             plan: &missing,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
+            readiness: None,
         })
         .expect_err("no such program");
     assert_eq!(err.stage, Stage::Exec);
@@ -197,6 +200,154 @@ fn nofile_goes_back_to_the_inherited_limit_unless_set() {
     }
 }
 
+/// `pipe:[inode]`, as /proc shows the pipe `fd` is.
+fn pipe_name(fd: &OwnedFd) -> String {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// A job that prints what its fd `target` is and which fds it has, with a
+/// readiness pipe on `target`; returns the job, its stdout and the readiness
+/// pipe's read end.
+fn with_readiness(plan: &ExecPlan, target: RawFd) -> (Job<'_>, OwnedFd, OwnedFd) {
+    let (ready_rx, ready_tx) = fd::pipe().expect("pipe");
+    let (mut job, rx) = piped(plan);
+    job.readiness = Some(ReadinessFd {
+        write: ready_tx,
+        target,
+    });
+    (job, rx, ready_rx)
+}
+
+/// The fds this test process has without close-on-exec: what it inherited
+/// from its own parent (a shell's, cargo's jobserver pipes), which every
+/// child gets.
+fn inherited() -> Vec<RawFd> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    let fds = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
+    // SAFETY: F_GETFD only reads an fd's flags; a closed one fails.
+    fds.filter(|fd: &RawFd| *fd > 2 && unsafe { libc::fcntl(*fd, libc::F_GETFD) } == 0)
+        .collect()
+}
+
+/// Checks the child's report: its fd `target` is the readiness pipe, and its
+/// only other fds are 0, 1, 2 (and the one `ls` lists its folder with, and
+/// those the test process inherited).
+fn check_readiness(output: &str, target: RawFd, ready_rx: &OwnedFd) {
+    let mut lines = output.lines();
+    let name = lines.next().unwrap_or_default();
+    assert_eq!(
+        name,
+        pipe_name(ready_rx),
+        "fd {target} is the readiness pipe"
+    );
+    let fds: Vec<RawFd> = lines.filter_map(|l| l.trim().parse().ok()).collect();
+    let inherited = inherited();
+    let extra: Vec<&RawFd> = fds
+        .iter()
+        .filter(|fd| ![0, 1, 2, target].contains(fd) && !inherited.contains(fd))
+        .collect();
+    assert!(extra.len() <= 1, "fd {target}: the child has {fds:?}");
+    assert!(fds.contains(&target), "fd {target}: the child has {fds:?}");
+}
+
+const SHOW_FDS: &str = "readlink /proc/self/fd/$1; ls /proc/self/fd";
+
+#[test]
+fn the_readiness_fd_is_placed_whatever_number_it_collides_with() {
+    // The readiness fd's number is the user's choice, so it may be the number
+    // of any fd tend hands the child: its own write end, an output pipe,
+    // /dev/null or the report pipe (created right after `probe`, whose numbers
+    // it then takes). Each must still end up as the readiness pipe, and a
+    // failure after it must still be reported.
+    let mut cloner = Cloner::new(None).expect("cloner");
+    let mut targets: Vec<RawFd> = (3..=12).collect();
+    for _ in 0..3 {
+        let (ready_rx, ready_tx) = fd::pipe().expect("pipe");
+        let (out_rx, out_tx) = fd::pipe().expect("pipe");
+        let (probe_rx, probe_tx) = fd::pipe().expect("probe");
+        let report = [probe_rx.as_raw_fd(), probe_tx.as_raw_fd()];
+        targets.extend(report);
+        targets.extend([ready_tx.as_raw_fd(), out_tx.as_raw_fd()]);
+        drop((probe_rx, probe_tx));
+        let target = report[1];
+        let plan_here = shell(SHOW_FDS, &[&target.to_string()], None, &[]);
+        let job = Job {
+            plan: &plan_here,
+            stdout: Output::Pipe(out_tx),
+            stderr: Output::Null,
+            readiness: Some(ReadinessFd {
+                write: ready_tx,
+                target,
+            }),
+        };
+        let pid = cloner.spawn(job).expect("spawned");
+        check_readiness(&read_all(&out_rx), target, &ready_rx);
+        wait(pid);
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    for target in targets {
+        let plan = shell(SHOW_FDS, &[&target.to_string()], None, &[]);
+        let (job, rx, ready_rx) = with_readiness(&plan, target);
+        let pid = cloner.spawn(job).expect("spawned");
+        check_readiness(&read_all(&rx), target, &ready_rx);
+        wait(pid);
+        let missing = ExecPlan::new(
+            cstrings(&["/no/such/program/tend"]),
+            Vec::new(),
+            None,
+            &[],
+            &Credentials::default(),
+        )
+        .expect("a plan");
+        let (job, _rx, _ready) = with_readiness(&missing, target);
+        let err = cloner.spawn(job).expect_err("no such program");
+        assert_eq!(err.stage, Stage::Exec, "fd {target}: {err}");
+    }
+}
+
+#[test]
+fn a_batch_places_each_readiness_fd() {
+    let mut cloner = Cloner::new(None).expect("cloner");
+    let targets: Vec<RawFd> = (3..=20).collect();
+    let plans: Vec<ExecPlan> = targets
+        .iter()
+        .map(|t| shell(SHOW_FDS, &[&t.to_string()], None, &[]))
+        .collect();
+    let mut pipes = Vec::new();
+    let jobs: Vec<Result<Job<'_>, SpawnError>> = plans
+        .iter()
+        .zip(&targets)
+        .map(|(plan, &target)| {
+            let (job, rx, ready_rx) = with_readiness(plan, target);
+            pipes.push((rx, ready_rx));
+            Ok(job)
+        })
+        .collect();
+    let results = cloner.spawn_all(jobs.into_iter());
+    for ((result, (rx, ready_rx)), &target) in results.into_iter().zip(&pipes).zip(&targets) {
+        let pid = result.expect("spawned");
+        check_readiness(&read_all(rx), target, ready_rx);
+        wait(pid);
+    }
+}
+
+#[test]
+fn a_readiness_fd_below_3_is_refused() {
+    let mut cloner = Cloner::new(None).expect("cloner");
+    let plan = shell("exit 0", &[], None, &[]);
+    for target in [-1, 0, 1, 2] {
+        let (job, _rx, _ready) = with_readiness(&plan, target);
+        let err = cloner.spawn(job).expect_err("refused");
+        assert_eq!(err.stage, Stage::Prepare);
+        assert_eq!(err.source.raw_os_error(), Some(libc::EINVAL));
+    }
+}
+
 #[test]
 fn a_cgroup_that_cannot_be_joined_fails_the_spawn_at_that_stage() {
     let mut cloner = Cloner::new(None).expect("cloner");
@@ -209,6 +360,7 @@ fn a_cgroup_that_cannot_be_joined_fails_the_spawn_at_that_stage() {
             plan: &plan,
             stdout: Output::Null,
             stderr: Output::Null,
+            readiness: None,
         })
         .expect_err("no such cgroup");
     assert_eq!(err.stage, Stage::Cgroup);
