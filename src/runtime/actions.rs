@@ -123,7 +123,7 @@ impl Runtime {
             .iter()
             .map(|(service, _)| self.spec_of(*service))
             .collect();
-        let known: Vec<&ServiceSpec> = specs.iter().flatten().map(|s| &**s).collect();
+        let known: Vec<&std::sync::Arc<ServiceSpec>> = specs.iter().flatten().collect();
         let mut results = self.launch.spawn_all(&mut self.spawner, &known).into_iter();
         let mut events = Vec::with_capacity(runs.len());
         for (&(service, run), spec) in runs.iter().zip(&specs) {

@@ -62,6 +62,11 @@ impl Catalog {
         defs
     }
 
+    /// Every newest definition (in no particular order).
+    pub fn specs(&self) -> impl Iterator<Item = &Arc<ServiceSpec>> {
+        self.entries.values().map(|e| &e.spec)
+    }
+
     /// The newest definition of `name`.
     pub fn spec(&self, name: &str) -> Option<&Arc<ServiceSpec>> {
         self.entries.get(name).map(|e| &e.spec)

@@ -18,14 +18,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::spawn::{SpawnError, Spawned, Spawner, Stage};
 use crate::config::{Limits, OutputMode, Readiness, ServiceSpec};
 use crate::sys::rlimit::{Resource, Rlimit};
-use crate::sys::spawn::ExecPlan;
+use crate::sys::spawn::{ExecPlan, SharedEnv};
 use crate::sys::user::{Account, resolve_credentials};
 
 /// tend's own environment, which a service's starts from.
@@ -256,7 +258,12 @@ pub struct LaunchPlans {
     env: Environment,
     /// The folder of the notify sockets, fixed for tend's lifetime.
     notify_dir: Option<PathBuf>,
-    plans: HashMap<String, (ServiceSpec, LaunchPlan)>,
+    /// By name: the definition a plan was resolved from (the catalog's own
+    /// copy, shared, not another one) and the plan.
+    plans: HashMap<String, (Arc<ServiceSpec>, LaunchPlan)>,
+    /// The environments of the plans, by a hash of their strings, each kept
+    /// once however many plans use it.
+    envs: HashMap<u64, Vec<SharedEnv>>,
     /// Each contained service's `cgroup.procs` (SPEC §10), which its child joins.
     cgroups: HashMap<String, CString>,
 }
@@ -265,11 +272,15 @@ impl LaunchPlans {
     /// Resolve every service of a config (where the runtime is created). A
     /// service that cannot be resolved gets no plan; its spawn resolves again
     /// and fails with the reason. `notify_dir`: where the notify sockets are.
-    pub fn new(services: &[ServiceSpec], notify_dir: Option<&Path>) -> LaunchPlans {
+    pub fn new<'a>(
+        services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>,
+        notify_dir: Option<&Path>,
+    ) -> LaunchPlans {
         let mut plans = LaunchPlans {
             env: tend_environment(),
             notify_dir: notify_dir.map(Path::to_path_buf),
             plans: HashMap::new(),
+            envs: HashMap::new(),
             cgroups: HashMap::new(),
         };
         plans.update(services);
@@ -278,22 +289,41 @@ impl LaunchPlans {
 
     /// After a reload: keep the plans of unchanged services, resolve new and
     /// changed ones, drop the rest.
-    pub fn update(&mut self, services: &[ServiceSpec]) {
-        let mut kept = HashMap::with_capacity(services.len());
+    pub fn update<'a>(&mut self, services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>) {
+        let services = services.into_iter();
+        let mut kept = HashMap::with_capacity(services.size_hint().0);
         for spec in services {
             match self.plans.remove(&spec.name) {
-                Some((known, plan)) if known == *spec => {
+                Some((known, plan)) if same(&known, spec) => {
                     kept.insert(spec.name.clone(), (known, plan));
                 }
                 _ => {
                     let dir = self.notify_dir.as_deref();
                     if let Ok(plan) = LaunchPlan::resolve(spec, &self.env, dir) {
-                        kept.insert(spec.name.clone(), (spec.clone(), plan));
+                        let plan = self.shared(plan);
+                        kept.insert(spec.name.clone(), (Arc::clone(spec), plan));
                     }
                 }
             }
         }
         self.plans = kept;
+        // Environments no plan uses any more.
+        for envs in self.envs.values_mut() {
+            envs.retain(|env| env.users() > 1);
+        }
+        self.envs.retain(|_, envs| !envs.is_empty());
+    }
+
+    /// `plan` with its environment shared with the plans that have the same.
+    fn shared(&mut self, mut plan: LaunchPlan) -> LaunchPlan {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        plan.exec.env().hash(&mut hasher);
+        let envs = self.envs.entry(hasher.finish()).or_default();
+        match envs.iter().find(|env| env.strings() == plan.exec.env()) {
+            Some(env) => plan.exec.share_env(env.clone()),
+            None => envs.push(plan.exec.shared_env().clone()),
+        }
+        plan
     }
 
     /// The cgroup each service's children join (by name); services not named
@@ -304,15 +334,17 @@ impl LaunchPlans {
 
     /// The plan for `spec`, resolved now if there is none for this definition,
     /// with the service's cgroup.
-    fn prepare(&mut self, spec: &ServiceSpec) -> Result<(), SpawnError> {
+    fn prepare(&mut self, spec: &Arc<ServiceSpec>) -> Result<(), SpawnError> {
         let known = self
             .plans
             .get(&spec.name)
-            .is_some_and(|(known, _)| known == spec);
+            .is_some_and(|(known, _)| same(known, spec));
         if !known {
             match LaunchPlan::resolve(spec, &self.env, self.notify_dir.as_deref()) {
                 Ok(plan) => {
-                    self.plans.insert(spec.name.clone(), (spec.clone(), plan));
+                    let plan = self.shared(plan);
+                    self.plans
+                        .insert(spec.name.clone(), (Arc::clone(spec), plan));
                 }
                 Err(e) => {
                     self.plans.remove(&spec.name);
@@ -336,7 +368,7 @@ impl LaunchPlans {
     pub fn spawn_all(
         &mut self,
         spawner: &mut Spawner,
-        specs: &[&ServiceSpec],
+        specs: &[&Arc<ServiceSpec>],
     ) -> Vec<Result<Spawned, SpawnError>> {
         let mut unresolved: HashMap<usize, SpawnError> = HashMap::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -382,6 +414,12 @@ impl LaunchPlans {
         }
         results
     }
+}
+
+/// The same definition: the same shared copy (the catalog keeps one per
+/// revision), or an equal one.
+fn same(a: &Arc<ServiceSpec>, b: &Arc<ServiceSpec>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 #[cfg(test)]

@@ -253,7 +253,6 @@ impl Runtime {
             sys::effective_uid(),
             std::process::id(),
         ));
-        let mut launch = LaunchPlans::new(&config.services, Some(notify.dir()));
         let (upward_settings, problems) = upward::Settings::from_env(&env, std::process::id());
         for problem in problems {
             warn!("{problem}");
@@ -262,14 +261,18 @@ impl Runtime {
         let upward = upward::Upward::new(upward_settings, clock.std_now);
         let mut catalog = Catalog::default();
         let defs = match &cgroups {
-            Some(c) => {
-                launch.set_cgroups(c.procs_paths());
-                catalog.update(&config, |name| c.contains(name))
-            }
+            Some(c) => catalog.update(&config, |name| c.contains(name)),
             None => catalog.update(&config, |_| false),
         };
+        let mut launch = LaunchPlans::new(catalog.specs(), Some(notify.dir()));
+        if let Some(c) = &cgroups {
+            launch.set_cgroups(c.procs_paths());
+        }
         log.configure(&config);
         let sup = Supervisor::new(defs, settings(&config), seed());
+        // The definitions live in the catalog from here on: no second copy.
+        let mut config = config;
+        config.services = Vec::new();
         Ok(Runtime {
             poll,
             tokens,
@@ -313,7 +316,7 @@ impl Runtime {
         info!(
             "tend {} starting {} services from {}",
             env!("CARGO_PKG_VERSION"),
-            self.config.services.len(),
+            self.sup.services().count(),
             self.config_path.display()
         );
         if let Some(control) = &self.control {
@@ -612,8 +615,10 @@ impl Runtime {
             }
             None => self.catalog.update(&config, |_| false),
         };
-        self.launch.update(&config.services);
+        self.launch.update(self.catalog.specs());
         self.log.configure(&config);
+        let mut config = config;
+        config.services = Vec::new(); // in the catalog
         let settings = settings(&config);
         self.config = config;
         // New services' sockets exist before the core may spawn them.

@@ -476,9 +476,8 @@ impl Runtime {
     /// keeps its socket until the core forgets it (`Action::Forget`).
     pub(super) fn sync_notify(&mut self) {
         let wanted: Vec<Arc<str>> = self
-            .config
-            .services
-            .iter()
+            .catalog
+            .specs()
             .filter(|s| matches!(s.readiness, Some(Readiness::Notify { .. })))
             .map(|s| Arc::from(s.name.as_str()))
             .collect();

@@ -3,6 +3,7 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 use crate::config;
 use crate::sys::user::resolve_credentials;
+use std::sync::Arc;
 
 /// Service `s` with these fields (after a comma), `command` `/bin/sh` unless given.
 fn spec(fields: &str) -> ServiceSpec {
@@ -226,7 +227,8 @@ fn plans_are_kept_for_unchanged_definitions_only() {
                 {{"name": "b", "command": ["sh"]{extra}}},
                 {{"name": "c", "command": ["/no/such/tend"]}}]}}"#
         );
-        config::parse(&text, None).expect("valid").services
+        let services = config::parse(&text, None).expect("valid").services;
+        services.into_iter().map(Arc::new).collect::<Vec<_>>()
     };
     let first = config("");
     let mut plans = LaunchPlans::new(&first, None);
@@ -249,8 +251,39 @@ fn plans_are_kept_for_unchanged_definitions_only() {
     assert!(address(&plans, "b").is_some());
     let resolved_b = plans.plans.get("b").map(|(known, _)| known.clone());
     assert_eq!(resolved_b.as_ref(), second.get(1), "changed: resolved anew");
+    assert!(
+        Arc::ptr_eq(&plans.plans["a"].0, &first[0]),
+        "an unchanged plan keeps the definition it was resolved from"
+    );
+    // a's environment is now its own: b's differs.
+    assert_eq!(plans.plans["a"].1.exec().shared_env().users(), 2);
     plans.update(&second[..1]);
     assert_eq!(plans.plans.len(), 1, "removed services lose their plan");
+}
+
+#[test]
+fn equal_environments_are_kept_once() {
+    let text = r#"{"services": [{"name": "a", "command": ["sh"]},
+        {"name": "b", "command": ["sh"]},
+        {"name": "c", "command": ["sh"], "environment": {"ONLY_C": "1"}}]}"#;
+    let services: Vec<Arc<ServiceSpec>> = config::parse(text, None)
+        .expect("valid")
+        .services
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let plans = LaunchPlans::new(&services, None);
+    let env = |name: &str| plans.plans[name].1.exec().shared_env();
+    assert_eq!(env("a").strings(), env("b").strings());
+    // a's and b's plans and the interning table: three users of one copy.
+    assert_eq!(env("a").users(), 3, "a and b share one environment");
+    assert_eq!(env("c").users(), 2, "c has its own");
+    assert!(
+        env("c")
+            .strings()
+            .iter()
+            .any(|s| s.to_bytes() == b"ONLY_C=1")
+    );
 }
 
 #[test]
@@ -259,10 +292,15 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         {"name": "ok", "command": ["sh", "-c", "exit 0"], "output": "null"},
         {"name": "bad", "command": ["/no/such/tend"]},
         {"name": "nodir", "command": ["sh"], "working_dir": "/no/such/dir/tend"}]}"#;
-    let services = config::parse(text, None).expect("valid").services;
+    let services: Vec<Arc<ServiceSpec>> = config::parse(text, None)
+        .expect("valid")
+        .services
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let mut plans = LaunchPlans::new(&[], None);
     let mut spawner = Spawner::new(None).expect("spawner");
-    let specs: Vec<&ServiceSpec> = services.iter().collect();
+    let specs: Vec<&Arc<ServiceSpec>> = services.iter().collect();
     let results = plans.spawn_all(&mut spawner, &specs);
     assert_eq!(results.len(), 3);
     match &results[0] {

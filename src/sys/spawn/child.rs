@@ -370,7 +370,7 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
         let exec_args = [
             exec.argv.ptrs.first().copied().unwrap_or(std::ptr::null()) as usize,
             exec.argv.ptrs.as_ptr() as usize,
-            exec.envp.ptrs.as_ptr() as usize,
+            exec.envp.0.ptrs.as_ptr() as usize,
             0,
         ];
         step(Stage::Exec, raw(libc::SYS_execve, exec_args));

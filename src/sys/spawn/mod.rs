@@ -160,12 +160,40 @@ impl CStringArray {
     }
 }
 
+/// An environment for `execve`, shared between the plans that have the same
+/// one: most services inherit tend's environment unchanged, and a copy per
+/// service would cost a few KiB each (1,000 services: megabytes).
+#[derive(Clone)]
+pub struct SharedEnv(std::rc::Rc<CStringArray>);
+
+impl SharedEnv {
+    pub fn new(strings: Vec<CString>) -> SharedEnv {
+        SharedEnv(std::rc::Rc::new(CStringArray::new(strings)))
+    }
+
+    /// `NAME=value` strings.
+    pub fn strings(&self) -> &[CString] {
+        &self.0.owned
+    }
+
+    /// How many plans use this environment.
+    pub fn users(&self) -> usize {
+        std::rc::Rc::strong_count(&self.0)
+    }
+}
+
+impl From<Vec<CString>> for SharedEnv {
+    fn from(strings: Vec<CString>) -> SharedEnv {
+        SharedEnv::new(strings)
+    }
+}
+
 /// A program ready to exec, prepared once per service definition: everything
 /// the child reads but the fds of one spawn.
 pub struct ExecPlan {
     /// `argv[0]` is the path exec'ed (the program as found on `PATH`).
     argv: CStringArray,
-    envp: CStringArray,
+    envp: SharedEnv,
     /// `None`: stay in tend's working directory.
     dir: Option<CString>,
     rlimits: Vec<(RawResource, libc::rlimit)>,
@@ -184,7 +212,7 @@ impl ExecPlan {
     /// `argv[0]` is the path that is exec'ed, so `argv` must not be empty.
     pub fn new(
         argv: Vec<CString>,
-        envp: Vec<CString>,
+        envp: impl Into<SharedEnv>,
         dir: Option<CString>,
         limits: &[Rlimit],
         credentials: &Credentials,
@@ -194,7 +222,7 @@ impl ExecPlan {
         }
         Ok(ExecPlan {
             argv: CStringArray::new(argv),
-            envp: CStringArray::new(envp),
+            envp: envp.into(),
             dir,
             rlimits: limits.iter().map(|l| l.raw()).collect(),
             sets_nofile: limits.iter().any(|l| l.resource == Resource::Nofile),
@@ -228,7 +256,18 @@ impl ExecPlan {
 
     /// The environment, as `NAME=value` strings.
     pub fn env(&self) -> &[CString] {
-        &self.envp.owned
+        self.envp.strings()
+    }
+
+    /// The environment, to share with another plan that has the same one.
+    pub fn shared_env(&self) -> &SharedEnv {
+        &self.envp
+    }
+
+    /// Use `env` instead: it must hold the same strings (see `shared_env`).
+    pub fn share_env(&mut self, env: SharedEnv) {
+        debug_assert!(env.strings() == self.env());
+        self.envp = env;
     }
 }
 
