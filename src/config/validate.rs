@@ -6,7 +6,7 @@
 //! are split by theme: here the basics and restarts, [`super::probes`] for
 //! readiness and liveness, [`super::process`] for how the process is run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::checker::{Checker, Fields, Inputs, join};
@@ -110,8 +110,9 @@ pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
                 ),
             );
         }
+        let named: HashSet<String> = services.iter().map(|(_, s)| s.name.clone()).collect();
         for (path, spec) in found {
-            if !services.iter().any(|(_, s)| s.name == spec.name) {
+            if !named.contains(&spec.name) {
                 services.push((path, spec));
             }
         }
@@ -292,13 +293,17 @@ fn order_key(path: &str) -> (u8, usize) {
     (0, 0)
 }
 
+/// Linear in the services: configs of 10,000 are checked by every client.
 fn check_unique_names(c: &mut Checker, services: &[(String, ServiceSpec)]) {
-    for (i, (path, spec)) in services.iter().enumerate() {
-        if let Some((first, _)) = services[..i].iter().find(|(_, s)| s.name == spec.name) {
+    let mut first: HashMap<&str, &str> = HashMap::with_capacity(services.len());
+    for (path, spec) in services {
+        if let Some(first) = first.get(spec.name.as_str()) {
             c.error(
                 join(path, "name"),
                 format!("duplicate service name {:?} (also {first})", spec.name),
             );
+        } else {
+            first.insert(&spec.name, path);
         }
     }
 }

@@ -128,6 +128,17 @@ pub struct ServiceId {
     generation: u32,
 }
 
+impl ServiceId {
+    /// An id for the shell's tests, which have no supervisor to ask for one.
+    #[cfg(test)]
+    pub fn for_tests(index: u32) -> ServiceId {
+        ServiceId {
+            index,
+            generation: 0,
+        }
+    }
+}
+
 /// One spawn of a service. Never reused, so events of an old run are recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(pub u64);

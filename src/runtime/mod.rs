@@ -33,6 +33,7 @@ pub mod output;
 pub mod probes;
 pub mod render;
 pub mod ring;
+pub mod sampler;
 pub mod signals;
 pub mod spawn;
 pub mod status;
@@ -117,6 +118,14 @@ struct Pending {
     services: Vec<ServiceId>,
 }
 
+/// A status request waiting for the sweep of resource use (`sampler.rs`).
+struct Parked {
+    client: ClientId,
+    services: Vec<ServiceId>,
+    /// Answered then with the figures there are, if the sweep is not done.
+    until: Instant,
+}
+
 /// The clock, read once per loop turn.
 struct Clock {
     base: std::time::Instant,
@@ -180,6 +189,10 @@ pub struct Runtime {
     pending_events: Vec<Event>,
     /// Requests waiting for the core's answer.
     requests: HashMap<RequestId, Pending>,
+    /// Services' resource use, measured in slices between events.
+    sampler: sampler::Sampler,
+    /// Status requests waiting for the sampler's sweep.
+    parked: Vec<Parked>,
     next_request: u64,
     /// Numbers output lines across services, for `tend logs` (see `ring`).
     line_counter: LineCounter,
@@ -295,6 +308,8 @@ impl Runtime {
             exit: None,
             pending_events: Vec::new(),
             requests: HashMap::new(),
+            sampler: sampler::Sampler::default(),
+            parked: Vec::new(),
             next_request: 1,
             line_counter: LineCounter::default(),
             cgroups,
@@ -368,6 +383,7 @@ impl Runtime {
                 control.handle_deadlines(registry, &mut self.tokens, self.clock.std_now);
             }
             self.metrics_deadlines();
+            self.sample();
             self.notify.handle_deadlines(self.clock.std_now);
             self.upward.handle_deadlines(self.clock.std_now);
             self.report_upward();
@@ -399,7 +415,7 @@ impl Runtime {
         if (!self.ready.is_empty() && !self.log.is_congested()) || self.log.has_more() {
             return Some(Duration::ZERO);
         }
-        if self.notify.has_ready() || self.readiness.has_ready() {
+        if self.notify.has_ready() || self.readiness.has_ready() || self.sampler.is_sweeping() {
             return Some(Duration::ZERO);
         }
         let now = self.now();
@@ -685,4 +701,21 @@ fn seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     nanos ^ (u64::from(std::process::id()) << 32)
+}
+#[cfg(test)]
+#[test]
+fn zz_sizes() {
+    use std::mem::size_of;
+    eprintln!(
+        "ServiceIo {} Pipe {} LogRing {} Counters {} Service {} ServiceSpec {} LaunchPlan {} ExecPlan {} LineSplitter {}",
+        size_of::<ServiceIo>(),
+        size_of::<output::Pipe>(),
+        size_of::<LogRing>(),
+        size_of::<metrics::Counters>(),
+        size_of::<crate::machine::Service>(),
+        size_of::<crate::config::ServiceSpec>(),
+        size_of::<launch::LaunchPlan>(),
+        size_of::<crate::sys::spawn::ExecPlan>(),
+        size_of::<crate::lines::LineSplitter>()
+    );
 }

@@ -9,8 +9,9 @@
 
 use super::actions::last_error;
 use super::control::ClientId;
-use super::status::service_status;
-use super::{Pending, Runtime};
+use super::sampler::STATUS_WAIT;
+use super::status::{sample_targets, service_status, usage_of};
+use super::{Parked, Pending, Runtime};
 use crate::config::Signal;
 use crate::machine::time::human;
 use crate::machine::{Answer, Command, Event, RequestId, ServiceId};
@@ -28,7 +29,11 @@ impl Runtime {
         }
     }
 
+    /// Sends `reply`, after what has been logged so far (as far as the log
+    /// destination takes it without blocking): a client told that a service
+    /// failed finds its last lines in the log.
     fn reply(&mut self, client: ClientId, reply: &Reply) {
+        self.log.flush();
         if let Some(control) = &mut self.control {
             control.reply(self.poll.registry(), client, reply);
         }
@@ -38,10 +43,20 @@ impl Runtime {
     fn take(&mut self, client: ClientId, request: Request) -> Option<Reply> {
         let (services, command) = match request {
             Request::Status { names } => {
-                return Some(match self.resolve(&names) {
-                    Ok(ids) => self.status_reply(&ids),
-                    Err(problem) => Reply::error(problem),
+                let ids = match self.resolve(&names) {
+                    Ok(ids) => ids,
+                    Err(problem) => return Some(Reply::error(problem)),
+                };
+                if self.want_usage() {
+                    return Some(self.status_reply(&ids));
+                }
+                let until = self.now().saturating_add(STATUS_WAIT);
+                self.parked.push(Parked {
+                    client,
+                    services: ids,
+                    until,
                 });
+                return None;
             }
             Request::Logs {
                 mut names,
@@ -143,10 +158,45 @@ impl Runtime {
             .collect()
     }
 
-    /// The statuses of `ids`, with their resource use read in one pass.
+    /// True when the resource use figures are fresh; otherwise a sweep is
+    /// under way (begun now if need be) and they will be (`sampler.rs`).
+    pub(super) fn want_usage(&mut self) -> bool {
+        if self.sampler.is_fresh(self.now()) {
+            return true;
+        }
+        if !self.sampler.is_sweeping() {
+            let targets = sample_targets(&self.sup, self.cgroups.as_ref());
+            self.sampler.begin(targets);
+        }
+        false
+    }
+
+    /// One slice of the sweep under way, once per loop turn. Status requests
+    /// waiting for it are answered when it ends or their wait is over; the
+    /// scrapes waiting for it when it ends.
+    pub(super) fn sample(&mut self) {
+        if self.sampler.is_sweeping() && self.sampler.step(self.now()) {
+            self.answer_scrapes();
+        }
+        if self.parked.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let sweeping = self.sampler.is_sweeping();
+        let (due, waiting): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| !sweeping || p.until <= now);
+        self.parked = waiting;
+        for parked in due {
+            let reply = self.status_reply(&parked.services);
+            self.reply(parked.client, &reply);
+        }
+    }
+
+    /// The statuses of `ids`, with the last measured resource use.
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
         let cgroups = self.cgroups.as_ref();
-        let usage = super::status::usage_of(&self.sup, ids, cgroups);
+        let usage = usage_of(&self.sup, ids, &self.sampler);
         let wall = self.clock.wall_start_ms;
         ids.iter()
             .filter_map(|id| self.sup.get(*id))

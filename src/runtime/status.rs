@@ -1,6 +1,6 @@
 //! Builds what `tend status` shows (SPEC §3) from the core's view of a service,
-//! and the resource use of services (`cpu_secs`, `memory_bytes`), read once per
-//! request for all the services it names ([`usage_of`]).
+//! and which services' resource use (`cpu_secs`, `memory_bytes`) a sweep
+//! measures and shows ([`sample_targets`], [`usage_of`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +9,8 @@ use crate::config::{ServiceType, Signal};
 use crate::machine::{ExitStatus, Instant, Service, ServiceId, Supervisor};
 
 use super::cgroup::Cgroups;
-use super::usage::{self, Target, Usage};
+use super::sampler::{Sampler, Target};
+use super::usage::Usage;
 
 use super::actions::last_error;
 use crate::protocol::{ProbeStatus, ServiceStatus, rfc3339_ms};
@@ -76,34 +77,35 @@ pub fn service_status(
     }
 }
 
-/// The CPU time and memory of those of `ids` that have a live process, read
-/// with one pass over `/proc` for all of them (`usage.rs`), or, for a service
-/// in a cgroup of its own, from its cgroup's files. Services that are not up,
-/// or whose process group could not be read, are absent.
+/// What a sweep measures (`sampler.rs`): every service that has a process,
+/// as its process group, or its cgroup when it has one.
+pub fn sample_targets(sup: &Supervisor, cgroups: Option<&Cgroups>) -> Vec<Target> {
+    sup.services()
+        .filter_map(|s| {
+            let process = s.state.process()?;
+            Some(Target {
+                service: s.id,
+                pgid: process.pgid.0,
+                cgroup: cgroups
+                    .and_then(|c| c.dir_of(s.name()))
+                    .map(Path::to_path_buf),
+            })
+        })
+        .collect()
+}
+
+/// The last measured use of those of `ids` whose process is the one measured.
 pub fn usage_of(
     sup: &Supervisor,
     ids: &[ServiceId],
-    cgroups: Option<&Cgroups>,
+    sampler: &Sampler,
 ) -> HashMap<ServiceId, Usage> {
-    let up: Vec<(ServiceId, i32, Option<&Path>)> = ids
-        .iter()
+    ids.iter()
         .filter_map(|id| sup.get(*id))
         .filter_map(|s| {
-            let cgroup = cgroups.and_then(|c| c.dir_of(s.name()));
-            s.state.process().map(|p| (s.id, p.pgid.0, cgroup))
+            let pgid = s.state.process()?.pgid.0;
+            Some((s.id, sampler.get(s.id, pgid)?))
         })
-        .collect();
-    if up.is_empty() {
-        return HashMap::new();
-    }
-    let targets: Vec<Target<'_>> = up
-        .iter()
-        .map(|&(_, pgid, cgroup)| Target { pgid, cgroup })
-        .collect();
-    let measured = usage::measure(&targets);
-    up.iter()
-        .zip(measured)
-        .filter_map(|(&(id, _, _), usage)| usage.map(|u| (id, u)))
         .collect()
 }
 

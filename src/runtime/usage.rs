@@ -3,21 +3,21 @@
 //! itself (the standard `process_*` metrics).
 //!
 //! A service without a cgroup is measured as its process group: one pass over
-//! `/proc/*/stat` per request serves every service asked about at once
-//! (grouped by `pgrp`), so the status of 1000 services costs one scan of
-//! `/proc`, not 1000. CPU time is user + system of every member, plus the
-//! times of the members' children they have already waited for (`cutime`,
-//! `cstime`), so the total does not drop when a shell's child exits; memory is
-//! the sum of the members' RSS (shared pages count once per process, as `ps`
-//! shows them). A service with a cgroup is read from the cgroup's own files
-//! instead (`cpu.stat` `usage_usec`, `memory.current`), which also count what
-//! left the process group.
+//! `/proc/*/stat` ([`GroupScan`]) serves every service at once (grouped by
+//! `pgrp`), so the use of 1000 services costs one scan of `/proc`, not 1000;
+//! `sampler.rs` takes that pass in slices between events. CPU time is user +
+//! system of every member, plus the times of the members' children they have
+//! already waited for (`cutime`, `cstime`), so the total does not drop when a
+//! shell's child exits; memory is the sum of the members' RSS (shared pages
+//! count once per process, as `ps` shows them). A service with a cgroup is
+//! read from the cgroup's own files instead (`cpu.stat` `usage_usec`,
+//! `memory.current`), which also count what left the process group.
 //!
-//! Must not: keep state between requests, or trust a `/proc` file's contents
-//! (a process name may hold spaces, parentheses and newlines; files vanish
-//! mid-scan). Read first: [`measure`], [`parse_stat`].
+//! Must not: trust a `/proc` file's contents (a process name may hold spaces,
+//! parentheses and newlines; files vanish mid-scan). Read first:
+//! [`GroupScan`], [`parse_stat`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -31,15 +31,6 @@ pub struct Usage {
     pub cpu_secs: f64,
     /// Resident memory in bytes.
     pub memory_bytes: u64,
-}
-
-/// What to measure for one service: its process group, or its cgroup folder
-/// when it has one (then the group is the fallback if the cgroup's files
-/// cannot be read).
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub pgid: i32,
-    pub cgroup: Option<&'a Path>,
 }
 
 /// The fields of `/proc/PID/stat` tend uses (proc(5)).
@@ -122,71 +113,95 @@ fn number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Measures every target: the cgroup ones from their files, the rest with one
-/// pass over `/proc`. The result is in the order of `targets`; `None` where
-/// nothing could be read (no member of the group was found).
-pub fn measure(targets: &[Target<'_>]) -> Vec<Option<Usage>> {
-    let mut out: Vec<Option<Usage>> = targets
-        .iter()
-        .map(|t| t.cgroup.and_then(read_cgroup))
-        .collect();
-    let wanted: Vec<i32> = targets
-        .iter()
-        .zip(&out)
-        .filter(|(_, measured)| measured.is_none())
-        .map(|(t, _)| t.pgid)
-        .collect();
-    if wanted.is_empty() {
-        return out;
-    }
-    let groups = scan_groups(Path::new("/proc"), &wanted);
-    for (target, slot) in targets.iter().zip(out.iter_mut()) {
-        if slot.is_none() {
-            *slot = groups.get(&target.pgid).copied();
-        }
-    }
-    out
+/// A pass over `/proc` (or a copy of it, in tests) summing the use of the
+/// processes whose group is wanted, taken in slices ([`GroupScan::step`]) so
+/// that a system of many processes never stalls the loop: one slice reads a
+/// bounded number of entries.
+pub struct GroupScan {
+    /// `None` once the listing is exhausted (or could not be opened).
+    entries: Option<std::fs::ReadDir>,
+    wanted: HashSet<i32>,
+    /// Ticks and resident pages by group.
+    sums: HashMap<i32, (u64, u64)>,
+    buf: Vec<u8>,
 }
 
-/// One pass over `root` (a `/proc`): the summed use of the processes whose
-/// group is one of `pgids`. Groups with no member found are absent.
-pub fn scan_groups(root: &Path, pgids: &[i32]) -> HashMap<i32, Usage> {
-    let mut ticks: HashMap<i32, (u64, u64)> = HashMap::with_capacity(pgids.len());
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return HashMap::new();
-    };
-    let wanted: std::collections::HashSet<i32> = pgids.iter().copied().collect();
-    let mut buf = Vec::with_capacity(512);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let is_pid = name.as_encoded_bytes().iter().all(u8::is_ascii_digit);
-        if !is_pid || name.is_empty() {
-            continue;
-        }
-        // Processes come and go during the scan: a vanished one is skipped.
-        let Some(stat) = read_small(&entry.path().join("stat"), &mut buf).and_then(parse_stat)
-        else {
-            continue;
+impl GroupScan {
+    pub fn new(root: &Path, pgids: HashSet<i32>) -> GroupScan {
+        let entries = if pgids.is_empty() {
+            None
+        } else {
+            std::fs::read_dir(root).ok()
         };
-        if !wanted.contains(&stat.pgrp) {
-            continue;
+        GroupScan {
+            entries,
+            sums: HashMap::with_capacity(pgids.len()),
+            wanted: pgids,
+            buf: Vec::with_capacity(512),
         }
-        let sum = ticks.entry(stat.pgrp).or_insert((0, 0));
-        sum.0 = sum.0.saturating_add(stat.all_ticks());
-        sum.1 = sum.1.saturating_add(stat.rss_pages);
     }
-    let hz = sys::clock_ticks_per_second() as f64;
-    let page = sys::page_size();
-    ticks
-        .into_iter()
-        .map(|(pgid, (t, pages))| {
-            let usage = Usage {
-                cpu_secs: t as f64 / hz,
-                memory_bytes: pages.saturating_mul(page),
+
+    /// A group to sum as well, from here on (a cgroup whose files could not
+    /// be read falls back to its process group).
+    pub fn add(&mut self, pgid: i32) {
+        self.wanted.insert(pgid);
+    }
+
+    /// Reads up to `entries` more entries; true when the pass is over.
+    pub fn step(&mut self, entries: usize) -> bool {
+        let Some(listing) = &mut self.entries else {
+            return true;
+        };
+        for _ in 0..entries {
+            let Some(entry) = listing.next() else {
+                self.entries = None;
+                return true;
             };
-            (pgid, usage)
-        })
-        .collect()
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let is_pid = name.as_encoded_bytes().iter().all(u8::is_ascii_digit);
+            if !is_pid || name.is_empty() {
+                continue;
+            }
+            // Processes come and go during the scan: a vanished one is skipped.
+            let Some(stat) =
+                read_small(&entry.path().join("stat"), &mut self.buf).and_then(parse_stat)
+            else {
+                continue;
+            };
+            if !self.wanted.contains(&stat.pgrp) {
+                continue;
+            }
+            let sum = self.sums.entry(stat.pgrp).or_insert((0, 0));
+            sum.0 = sum.0.saturating_add(stat.all_ticks());
+            sum.1 = sum.1.saturating_add(stat.rss_pages);
+        }
+        false
+    }
+
+    /// The summed use by group; groups with no member found are absent.
+    pub fn finish(self) -> HashMap<i32, Usage> {
+        let hz = sys::clock_ticks_per_second() as f64;
+        let page = sys::page_size();
+        self.sums
+            .into_iter()
+            .map(|(pgid, (ticks, pages))| {
+                let usage = Usage {
+                    cpu_secs: ticks as f64 / hz,
+                    memory_bytes: pages.saturating_mul(page),
+                };
+                (pgid, usage)
+            })
+            .collect()
+    }
+}
+
+/// One whole pass over `root` for `pgids` (tests; the runtime steps).
+#[cfg(test)]
+pub fn scan_groups(root: &Path, pgids: &[i32]) -> HashMap<i32, Usage> {
+    let mut scan = GroupScan::new(root, pgids.iter().copied().collect());
+    while !scan.step(usize::MAX) {}
+    scan.finish()
 }
 
 /// Reads a cgroup v2 folder's `cpu.stat` (`usage_usec`) and `memory.current`;
@@ -403,12 +418,6 @@ mod tests {
                 memory_bytes: 1 << 20
             })
         );
-        // A cgroup target is read from its files, not from /proc.
-        let got = measure(&[Target {
-            pgid: i32::MAX,
-            cgroup: Some(&cg),
-        }]);
-        assert_eq!(got[0].map(|u| u.memory_bytes), Some(1 << 20));
         let _ = std::fs::remove_dir_all(&cg);
     }
 
@@ -420,11 +429,11 @@ mod tests {
             .and_then(parse_stat)
             .expect("own stat");
         assert_eq!(me.pid, std::process::id() as i32);
-        let got = measure(&[Target {
-            pgid: me.pgrp,
-            cgroup: None,
-        }]);
-        assert!(got[0].is_some_and(|u| u.memory_bytes > 0), "{got:?}");
+        let got = scan_groups(Path::new("/proc"), &[me.pgrp]);
+        assert!(
+            got.get(&me.pgrp).is_some_and(|u| u.memory_bytes > 0),
+            "{got:?}"
+        );
         let own = own();
         assert!(own.resident_bytes.is_some_and(|b| b > 0));
         assert!(own.open_fds.is_some_and(|n| n >= 3), "{own:?}");

@@ -417,3 +417,44 @@ fn services_dir_discovers_services_and_reload_rescans() {
     assert_eq!(code, 0, "{err}");
     tend.wait_state("gamma", "running");
 }
+
+/// `cpu_secs` and `memory_bytes` (SPEC §3) measure the whole process group:
+/// a busy child of the main process counts, and a new run starts afresh.
+#[test]
+fn status_shows_the_cpu_and_memory_of_the_process_group() {
+    let dir = TestDir::new("usage");
+    // The main process waits; its child burns CPU.
+    let busy = dir.script("busy", "sh -c 'while :; do :; done' & wait");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "b", "command": [busy]}, sleeper("idle")]}),
+    );
+    let first = tend.wait_state("b", "running");
+    let burnt = tend.wait_for("CPU of the busy child", |t| {
+        let s = t.service("b");
+        s["cpu_secs"].as_f64().filter(|&cpu| cpu >= 0.3).map(|_| s)
+    });
+    assert!(
+        burnt["memory_bytes"].as_u64().is_some_and(|m| m > 0),
+        "{burnt}"
+    );
+    assert_eq!(burnt["pid"], first["pid"]);
+    // An idle service is measured too, at (nearly) no CPU.
+    let idle = tend.wait_for("idle measured", |t| {
+        let s = t.service("idle");
+        s["memory_bytes"].as_u64().map(|_| s)
+    });
+    assert!(idle["cpu_secs"].as_f64().is_some_and(|c| c < 0.3), "{idle}");
+    // After a restart the figures are the new group's, once measured.
+    let (code, out, err) = tend.client(&["restart", "b"]);
+    assert_eq!(code, 0, "{out}{err}");
+    tend.wait_for("new run measured", |t| {
+        let s = t.service("b");
+        (s["pid"] != first["pid"] && s["cpu_secs"].is_number()).then_some(s)
+    });
+    // A stopped service has none.
+    let (code, out, err) = tend.client(&["stop", "b"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(tend.service("b")["cpu_secs"], Value::Null);
+    assert_eq!(tend.service("b")["memory_bytes"], Value::Null);
+}

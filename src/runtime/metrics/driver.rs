@@ -23,8 +23,13 @@ impl Runtime {
         self.answer_scrapes();
     }
 
-    fn answer_scrapes(&mut self) {
+    /// Answers the scrapes waiting, once the resource use figures are fresh
+    /// (a sweep is begun if they are not; its end calls this again).
+    pub(in crate::runtime) fn answer_scrapes(&mut self) {
         if !self.metrics.as_ref().is_some_and(|m| m.has_scrapes()) {
+            return;
+        }
+        if !self.want_usage() {
             return;
         }
         let body = self.render_metrics();
@@ -36,7 +41,7 @@ impl Runtime {
     /// The exposition as of this turn.
     pub(in crate::runtime) fn render_metrics(&self) -> String {
         let ids: Vec<ServiceId> = self.sup.services().map(|s| s.id).collect();
-        let usage = crate::runtime::status::usage_of(&self.sup, &ids, self.cgroups.as_ref());
+        let usage = crate::runtime::status::usage_of(&self.sup, &ids, &self.sampler);
         let counters = |id: ServiceId| self.io.get(&id).map(|io| io.counters).unwrap_or_default();
         let view = View {
             sup: &self.sup,
