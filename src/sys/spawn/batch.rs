@@ -129,13 +129,13 @@ impl<'c> Flight<'c> {
             }
         };
         let outputs = [common.target(&job.stdout), common.target(&job.stderr)];
-        let plan = Box::new(ChildPlan::new(
-            job.plan,
-            common,
+        let fds = child::Fds {
             outputs,
             readiness,
-            report_tx.as_raw_fd(),
-        ));
+            report: report_tx.as_raw_fd(),
+            program: job.program.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        };
+        let plan = Box::new(ChildPlan::new(job.plan, common, fds));
         let slot_start = self.base.wrapping_add(slot * CHILD_STACK);
         let top = child::stack_top(slot_start, CHILD_STACK);
         // SAFETY: this slot's stack and `plan` (boxed: it stays put) are owned by
