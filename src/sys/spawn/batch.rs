@@ -142,8 +142,17 @@ impl<'c> Flight<'c> {
         // this Flight and untouched until the child's report is in:
         // `finish_oldest` reads it before it lets go of them, and `Drop` does so
         // for every child still in flight before `stacks` is freed. What `plan`
-        // borrows lives for 'a, longer than this Flight.
-        match unsafe { child::clone_running(top, &plan) } {
+        // borrows lives for 'a, longer than this Flight. A child that must not
+        // run beside tend (it sets `oom_score_adj`, which the kernel would
+        // copy to every process sharing its memory) is waited for at once.
+        let cloned = unsafe {
+            if job.plan.setup.needs_vfork() {
+                child::clone_waiting(top, &plan)
+            } else {
+                child::clone_running(top, &plan)
+            }
+        };
+        match cloned {
             Ok(pid) => {
                 // Children cloned later must not inherit this one's write ends,
                 // and EOF on the report must mean this child is gone.

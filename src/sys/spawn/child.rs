@@ -72,6 +72,20 @@ pub(super) unsafe fn clone_running(top: *mut u8, plan: &ChildPlan<'_>) -> io::Re
     unsafe { clone_child(top, plan, false) }
 }
 
+/// Clone a child that runs `plan` on the stack below `top`, and return once it
+/// has exec'ed or exited (`CLONE_VFORK`): for a child of a concurrent batch
+/// that must not run beside tend (see [`setup`](super::setup)'s
+/// `needs_vfork`).
+///
+/// # Safety
+/// As for [`clone_running`], until this returns.
+#[cfg(all(target_arch = "x86_64", not(tend_serial_spawn)))]
+pub(super) unsafe fn clone_waiting(top: *mut u8, plan: &ChildPlan<'_>) -> io::Result<libc::pid_t> {
+    // SAFETY: the caller vouches for the lifetimes; tend is suspended until
+    // the child has exec'ed or exited.
+    unsafe { clone_child(top, plan, true) }
+}
+
 /// `clone(CLONE_VM | SIGCHLD)` running [`child`] with `plan` on the stack below
 /// `top`, every signal blocked around it (so no handler of tend's runs in the
 /// child before it has reset them); with `vfork`, also `CLONE_VFORK`.

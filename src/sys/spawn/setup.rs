@@ -119,6 +119,14 @@ impl Prepared {
         self.cpus = p.cpu_affinity.as_deref().map(cpu_mask);
     }
 
+    /// Whether the child must be a `CLONE_VFORK` child even in a concurrent
+    /// batch: the kernel copies an `oom_score_adj` written by a process that
+    /// shares its memory with others (`CLONE_VM` without `CLONE_VFORK`) to all
+    /// of them, tend included (`__set_oom_adj`, `MMF_MULTIPROCESS`).
+    pub(super) fn needs_vfork(&self) -> bool {
+        self.oom_score_adj.is_some()
+    }
+
     /// Whether any namespace is asked for.
     pub(super) fn isolates(&self) -> bool {
         self.network || self.tmp || self.ipc || self.hostname.is_some()

@@ -86,7 +86,10 @@ fn priorities_are_set_before_exec() {
         oom_score_adj: Some(321),
         cpu_affinity: Some(vec![0]),
     });
+    let own_oom = || std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+    let before = own_oom();
     for output in run_both_ways(&plan) {
+        assert_eq!(own_oom(), before, "the parent's score must not change");
         let text = output.expect("spawned");
         assert!(text.contains("nice 7\n"), "{text}");
         assert!(text.contains("oom 321\n"), "{text}");
