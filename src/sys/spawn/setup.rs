@@ -123,6 +123,7 @@ impl Prepared {
     /// batch: the kernel copies an `oom_score_adj` written by a process that
     /// shares its memory with others (`CLONE_VM` without `CLONE_VFORK`) to all
     /// of them, tend included (`__set_oom_adj`, `MMF_MULTIPROCESS`).
+    #[cfg(all(target_arch = "x86_64", not(tend_serial_spawn)))]
     pub(super) fn needs_vfork(&self) -> bool {
         self.oom_score_adj.is_some()
     }
