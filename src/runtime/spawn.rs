@@ -6,7 +6,10 @@
 //! `/dev/null`, fds 1 and 2 on its output pipes (`output: log`), on `/dev/null`
 //! (`null`) or on tend's own (`inherit`), default signal dispositions, an empty
 //! signal mask, the parent-death signal SIGKILL, and no other fd of tend's
-//! but its readiness pipe on the fd it asked for (`readiness: {type: fd}`).
+//! but its readiness pipe on the fd it asked for (`readiness: {type: fd}`);
+//! in the namespaces and with the scheduling settings its plan holds. A
+//! service with a verified `sha256` execs the open file that was checked
+//! (`super::verify`), not whatever its path names by then.
 //!
 //! Must not: resolve anything per spawn (users, `PATH`, strings): that is what
 //! makes a restart cheap.
