@@ -26,9 +26,13 @@ Workloads (N services each):
   probes      N=100 and N=1000 services with an http liveness check every 1 s
               against one local server: CPU per 1000 checks, wakeups, RSS per
               probing service (tend and Horust; see bench_probes.py)
+  isolation   tend only: restart latency with each namespace of `isolate`,
+              with the scheduling settings, and with a known `sha256`, as a
+              ratio to none of them (namespaces need root; bench_isolate.py)
 
     python3 scripts/bench.py --log-only      # just the log workloads
     python3 scripts/bench.py --probes-only   # just the probes workload
+    python3 scripts/bench.py --isolate-only  # just the isolation workload
 """
 
 import argparse
@@ -47,6 +51,7 @@ import tempfile
 import time
 
 import bench_probes
+import bench_isolate  # after bench_probes, which needs this module complete first
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Every temporary folder of this run starts with this, so that the clean-up at
@@ -1137,13 +1142,15 @@ def main():
     ap.add_argument("--only", help="comma-separated supervisors to run (default: all installed)")
     ap.add_argument("--log-only", action="store_true", help="only the log workloads")
     ap.add_argument("--probes-only", action="store_true", help="run only the probes workload")
+    ap.add_argument("--isolate-only", action="store_true",
+                    help="run only the isolation workload")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
     ap.add_argument("--svg", help="chart path (default: docs/bench.svg for a full run, "
                     "which README shows; bench-results.svg otherwise)")
     args = ap.parse_args()
     if args.svg is None:
         args.svg = os.path.join(ROOT, "docs", "bench.svg") \
-            if not (args.quick or args.smoke or args.log_only) \
+            if not (args.quick or args.smoke or args.log_only or args.isolate_only) \
             else os.path.join(ROOT, "bench-results.svg")
 
     binary = os.path.abspath(args.tend) if args.tend else build_tend()
@@ -1164,6 +1171,7 @@ def main():
                     probe_warmup=3, probe_window=15)
 
     plan["log_only"] = args.log_only
+    plan["isolate_reps"] = 5 if args.smoke else 30 if args.quick else 100
     TEND_LOG_VARIANTS[:] = tend_log_variants(binary)
     candidates = [
         ("tend", lambda d: Tend(d, binary)),
@@ -1185,19 +1193,26 @@ def main():
             print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
                   file=sys.stderr)
 
-    if args.probes_only:
+    if args.probes_only or args.isolate_only:
         plan["log_mb"] = 0
     datadir = tempfile.mkdtemp(prefix=TMP + "data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
     cat_runs = [cat_ceiling(data, count) for _ in range(3)] if count else [1.0]
-    results, probes = {}, {}
+    results, probes, isolation = {}, {}, {}
     t0 = time.monotonic()
     try:
         for idx, (name, make) in enumerate(chosen):
-            if not args.probes_only:
+            if not (args.probes_only or args.isolate_only):
                 results[name] = run_one(name, make, plan, data, count, idx, cat_runs)
-        probes = bench_probes.run(chosen, plan)
+        if not args.isolate_only:
+            probes = bench_probes.run(chosen, plan)
+        if any(name == "tend" for name, _ in chosen) and not (args.probes_only or args.log_only):
+            try:
+                isolation = bench_isolate.run(binary, plan["isolate_reps"])
+            except Failed as e:
+                isolation = {"error": str(e)}
+                print(f"  tend: isolation failed: {e}", file=sys.stderr)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
         for base in {"/tmp", log_base()}:
@@ -1224,6 +1239,11 @@ def main():
         print(bench_probes.table(probes))
         print("(probes: CPU is utime+stime over the window; wakeups are voluntary context "
               "switches of every thread; the machine is shared, so treat them as rough)")
+    if isolation and "error" not in isolation:
+        print()
+        print(bench_isolate.table(isolation))
+        print("(isolation: medians of samples taken round-robin across the variants; ratio = "
+              "variant / off; the machine is shared, so treat small differences as noise)")
     through_cat = f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, " \
         if count else ""
     print(f"\n({meta['mode']} run, {meta['cpus']} CPUs, kernel {meta['kernel']}, "
@@ -1248,14 +1268,15 @@ def main():
             print("  " + line)
     if not args.smoke:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "results": results, "probes": probes}, f, indent=2)
+            json.dump({"meta": meta, "results": results, "probes": probes,
+                       "isolation": isolation}, f, indent=2)
         os.makedirs(os.path.dirname(args.svg), exist_ok=True)
         if results:
             svg(results, args.svg)
         print(f"wrote {args.json} and {args.svg}")
     failed = [n for n, r in results.items() if r.get("errors")]
     tend_probes = probes.get("tend", {}).values()
-    if "tend" in results and results["tend"].get("errors") or \
+    if "tend" in results and results["tend"].get("errors") or "error" in isolation or \
             any("error" in r or r["not_200"] for r in tend_probes):
         print("tend failed a measurement", file=sys.stderr)
         return 1

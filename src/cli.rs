@@ -93,6 +93,8 @@ pub enum ClientAction {
         since: Option<Duration>,
         follow: bool,
     },
+    /// CPU and memory of every service, every second, until interrupted.
+    Top,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

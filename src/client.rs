@@ -13,9 +13,11 @@
 //! the reply until the services have settled (`wait: true` in the request);
 //! `shutdown` waits for tend to close the connection as it exits.
 //!
-//! Read first: [`run`]. The status table and log lines: `client/show.rs`.
+//! Read first: [`run`]. The status table and log lines: `client/show.rs`;
+//! `tend top`: `client/top.rs`.
 
 mod show;
+mod top;
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -201,6 +203,7 @@ impl Client {
                 since,
                 follow,
             } => self.logs(names, lines, since, follow),
+            ClientAction::Top => top::run(self),
         }
     }
 

@@ -98,6 +98,9 @@ fn check(path: &Path) -> i32 {
             for w in tend::runtime::cgroup::check(&config) {
                 eprintln!("tend: warning: {w}");
             }
+            for w in config::preflight::warnings(&config) {
+                eprintln!("tend: warning: {w}");
+            }
             let problems = config::preflight(&config);
             if problems.is_empty() {
                 println!(

@@ -231,6 +231,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         },
     },
     CommandSpec {
+        name: "top",
+        operands: Operands::None,
+        options: &CLIENT,
+        summary: "CPU and memory of every service, every second",
+        help: "Show each service's state, pid, CPU use over the last second and memory\n\
+               (of its process group, or its cgroup), refreshed every second until\n\
+               SIGINT or SIGTERM, or `q` on a terminal. Without a terminal, print a\n\
+               plain table every second.",
+        client: true,
+        build: |p| p.client(ClientAction::Top),
+    },
+    CommandSpec {
         name: "import",
         operands: Operands::Exact(&["FILE"]),
         options: &[],

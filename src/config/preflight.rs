@@ -1,16 +1,22 @@
 //! Start-time checks for `tend check` only (SPEC §2, last paragraph): what can
 //! only fail when a service starts. `tend run` never calls this: there such a
 //! problem fails that one service (with its `last_error`) and the rest run.
+//! [`warnings`] adds what may fail depending on who runs tend and where
+//! (namespaces and lower priorities need root; a container may refuse
+//! namespaces) and settings that cannot work together (`isolate` with
+//! checks or paths it hides).
 //!
-//! Reads the machine (users, groups, files) and may block on NSS: fine for a
-//! one-shot command, never to be called from the event loop.
+//! Reads the machine (users, groups, files; a `sha256` reads the whole
+//! program) and may block on NSS: fine for a one-shot command, never to be
+//! called from the event loop.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::checker::join;
-use super::{CheckKind, Config, ConfigError, Readiness, ServiceSpec, env};
+use super::{CheckKind, Config, ConfigError, IoClass, Readiness, ServiceSpec, env};
+use crate::codec::sha256;
 use crate::sys;
 
 /// PATH when neither the service nor tend has one (what execvp uses).
@@ -19,7 +25,8 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Every start-time problem of every service, each with its place: an unknown
 /// `user` or `group`, a `working_dir` that is missing or not a folder, an
 /// `env_file` that cannot be read or is invalid, a `command[0]` (or exec probe
-/// command) not found or not executable.
+/// command) not found or not executable, a program whose SHA-256 is not its
+/// `sha256`.
 pub fn preflight(config: &Config) -> Vec<ConfigError> {
     let mut problems = Vec::new();
     for (i, spec) in config.services.iter().enumerate() {
@@ -66,8 +73,15 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
             continue;
         }
         let path_var = search_path(spec, &from_files);
-        if let Err(why) = find_program(&spec.command, spec, &path_var) {
-            problem("command[0]", why);
+        match find_program(&spec.command, spec, &path_var) {
+            Err(why) => problem("command[0]", why),
+            Ok(program) => {
+                if let Some(expected) = &spec.sha256
+                    && let Err(why) = check_sha256(&program, expected)
+                {
+                    problem("sha256", why);
+                }
+            }
         }
         let checks = [
             spec.readiness.as_ref().and_then(|r| match r {
@@ -110,9 +124,9 @@ fn search_path(spec: &ServiceSpec, from_files: &[(String, String)]) -> OsString 
     std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into())
 }
 
-/// Ok when `argv[0]` names an executable regular file: as given when it holds
-/// a `/` (relative to `working_dir`), else the first match on `path_var`.
-fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result<(), String> {
+/// The executable regular file `argv[0]` names: as given when it holds a `/`
+/// (relative to `working_dir`), else the first match on `path_var`.
+fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result<PathBuf, String> {
     let Some(name) = argv.first() else {
         return Err("the command is empty".into());
     };
@@ -121,14 +135,18 @@ fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result
         _ => p,
     };
     if name.contains('/') {
-        return executable(&in_dir(PathBuf::from(name))).map_err(|why| format!("{name}: {why}"));
+        let path = in_dir(PathBuf::from(name));
+        return match executable(&path) {
+            Ok(()) => Ok(path),
+            Err(why) => Err(format!("{name}: {why}")),
+        };
     }
     let mut found_unusable = None;
     for dir in path_var.as_bytes().split(|b| *b == b':') {
         let dir = if dir.is_empty() { b".".as_slice() } else { dir };
         let candidate = in_dir(Path::new(OsStr::from_bytes(dir)).join(name));
         match executable(&candidate) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(candidate),
             Err(why) if candidate.exists() => {
                 found_unusable.get_or_insert(format!("{}: {why}", candidate.display()));
             }
@@ -141,6 +159,196 @@ fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result
             path_var.to_string_lossy()
         )
     }))
+}
+
+/// Ok if the file at `path` has the SHA-256 `expected`; else the message a
+/// spawn would fail with.
+fn check_sha256(path: &Path, expected: &[u8; 32]) -> Result<(), String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = sha256::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    let found = hasher.finish();
+    if found == *expected {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: sha256 mismatch: expected {}, found {}",
+        path.display(),
+        sha256::to_hex(expected),
+        sha256::to_hex(&found)
+    ))
+}
+
+/// What may fail depending on who runs tend and where, or cannot work
+/// together, each with its place (`tend check` prints them as warnings; the
+/// exit code stays 0). For this process's effective uid and kernel.
+pub fn warnings(config: &Config) -> Vec<ConfigError> {
+    let missing: Vec<&str> = NAMESPACES
+        .iter()
+        .filter(|(file, _)| !Path::new("/proc/self/ns").join(file).exists())
+        .map(|(_, kind)| *kind)
+        .collect();
+    warnings_for(config, sys::effective_uid(), &missing)
+}
+
+/// The `/proc/self/ns` file of each namespace `isolate` makes, and its key.
+const NAMESPACES: [(&str, &str); 4] = [
+    ("net", "network"),
+    ("mnt", "tmp"),
+    ("ipc", "ipc"),
+    ("uts", "hostname"),
+];
+
+/// [`warnings`] for a tend run by `uid` on a kernel without the namespaces
+/// whose `isolate` keys are `missing`.
+fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError> {
+    let mut warnings = Vec::new();
+    for (i, spec) in config.services.iter().enumerate() {
+        let place = config.place(i);
+        let mut warn = |key: &str, text: String| {
+            warnings.push(ConfigError {
+                path: join(&place, key),
+                problem: text,
+            });
+        };
+        let isolate = &spec.isolate;
+        let asked = [
+            ("network", isolate.network),
+            ("tmp", isolate.tmp),
+            ("ipc", isolate.ipc),
+            ("hostname", isolate.hostname.is_some()),
+        ];
+        if let Some((first, _)) = asked.iter().find(|(_, on)| *on)
+            && uid != 0
+        {
+            warn(
+                "isolate",
+                format!(
+                    "new namespaces need root (CAP_SYS_ADMIN): started by uid {uid}, as \
+                     this check, tend fails to spawn it (\"isolate {first}: Operation not \
+                     permitted\")"
+                ),
+            );
+        }
+        for (key, _) in asked
+            .iter()
+            .filter(|(key, on)| *on && missing.contains(key))
+        {
+            warn(
+                &format!("isolate.{key}"),
+                "this kernel has no such namespace (no /proc/self/ns entry): the spawn fails"
+                    .into(),
+            );
+        }
+        if uid != 0 {
+            let needs_root = [
+                (
+                    "nice",
+                    spec.nice.is_some_and(|n| n < 0),
+                    "a negative nice",
+                    "CAP_SYS_NICE",
+                ),
+                (
+                    "io_priority",
+                    spec.io_priority
+                        .is_some_and(|p| p.class == IoClass::Realtime),
+                    "the realtime class",
+                    "CAP_SYS_ADMIN",
+                ),
+                (
+                    "oom_score_adj",
+                    spec.oom_score_adj.is_some_and(|n| n < 0),
+                    "a negative score",
+                    "CAP_SYS_RESOURCE",
+                ),
+            ];
+            for (key, _, what, cap) in needs_root.iter().filter(|(_, on, ..)| *on) {
+                warn(
+                    key,
+                    format!("{what} needs root ({cap}): started by uid {uid}, the spawn fails"),
+                );
+            }
+        }
+        if isolate.network {
+            let checks = [
+                (
+                    "readiness",
+                    match &spec.readiness {
+                        Some(Readiness::Check(check)) => Some(&check.kind),
+                        _ => None,
+                    },
+                ),
+                ("liveness", spec.liveness.as_ref().map(|l| &l.check.kind)),
+            ];
+            for (key, kind) in checks {
+                if let Some(
+                    kind
+                    @ (CheckKind::Tcp { .. } | CheckKind::Http { .. } | CheckKind::Grpc { .. }),
+                ) = kind
+                {
+                    warn(
+                        key,
+                        format!(
+                            "a {} check runs in tend's network namespace and cannot reach a \
+                             service with isolate.network (it has a loopback of its own): use \
+                             notify, fd or log readiness",
+                            check_name(kind)
+                        ),
+                    );
+                }
+            }
+        }
+        if isolate.tmp {
+            let hidden = |p: &Path| p.starts_with("/tmp") || p.starts_with("/var/tmp");
+            let program = spec.command.first().map(PathBuf::from);
+            let in_dir = |p: PathBuf| match &spec.working_dir {
+                Some(dir) if p.is_relative() => dir.join(p),
+                _ => p,
+            };
+            if let Some(program) = program.filter(|p| p.components().count() > 1).map(in_dir)
+                && hidden(&program)
+            {
+                warn(
+                    "command[0]",
+                    format!(
+                        "{} is hidden from the service by isolate.tmp (a fresh /tmp and \
+                         /var/tmp): the exec fails",
+                        program.display()
+                    ),
+                );
+            }
+            if let Some(dir) = spec.working_dir.as_deref().filter(|d| hidden(d)) {
+                warn(
+                    "working_dir",
+                    format!(
+                        "{} is hidden from the service by isolate.tmp (a fresh /tmp and \
+                         /var/tmp): the spawn fails",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+    }
+    warnings
+}
+
+/// The `type` of a check, as the config spells it.
+fn check_name(kind: &CheckKind) -> &'static str {
+    match kind {
+        CheckKind::Exec { .. } => "exec",
+        CheckKind::Tcp { .. } => "tcp",
+        CheckKind::Http { .. } => "http",
+        CheckKind::Grpc { .. } => "grpc",
+    }
 }
 
 /// Ok if `path` is a regular file this process may execute (as access(2) says).
@@ -243,6 +451,112 @@ mod tests {
         spec.environment
             .insert("PATH".into(), "/nonexistent:/bin".into());
         assert_eq!(problems_of(spec), Vec::<String>::new());
+    }
+
+    fn parsed(service: &str) -> Config {
+        let command = if service.starts_with(r#", "command""#) {
+            ""
+        } else {
+            r#", "command": ["/bin/sh"]"#
+        };
+        let text = format!(r#"{{"services": [{{"name": "s"{command}{service}}}]}}"#);
+        match crate::config::parse(&text, None) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn warnings_of(service: &str, uid: u32, missing: &[&str]) -> Vec<String> {
+        warnings_for(&parsed(service), uid, missing)
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn isolation_warns_when_not_root_or_not_supported() {
+        let isolated = r#", "isolate": {"tmp": true, "hostname": "h"}"#;
+        let found = warnings_of(isolated, 1000, &[]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("services[0] (s).isolate: new namespaces need root")
+                && found[0].contains("uid 1000")
+                && found[0].contains("isolate tmp: Operation not permitted"),
+            "{found:#?}"
+        );
+        assert_eq!(warnings_of(isolated, 0, &[]), Vec::<String>::new());
+        let found = warnings_of(isolated, 0, &["hostname", "network"]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("services[0] (s).isolate.hostname: this kernel has no"));
+        assert_eq!(warnings_of("", 1000, &["network"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn lower_priorities_warn_when_not_root() {
+        let lower = r#", "nice": -5, "io_priority": {"class": "realtime"}, "oom_score_adj": -10"#;
+        let found = warnings_of(lower, 1000, &[]);
+        let keys: Vec<&str> = found
+            .iter()
+            .filter_map(|w| w.strip_prefix("services[0] (s)."))
+            .filter_map(|w| w.split(':').next())
+            .collect();
+        assert_eq!(keys, ["nice", "io_priority", "oom_score_adj"], "{found:#?}");
+        assert_eq!(warnings_of(lower, 0, &[]), Vec::<String>::new());
+        let higher = r#", "nice": 5, "io_priority": {"class": "idle"}, "oom_score_adj": 10"#;
+        assert_eq!(warnings_of(higher, 1000, &[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn isolation_warns_of_what_it_hides() {
+        let found = warnings_of(
+            r#", "isolate": {"network": true},
+                "readiness": {"type": "tcp", "address": "127.0.0.1:80"},
+                "liveness": {"type": "exec", "command": ["true"]}"#,
+            0,
+            &[],
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("services[0] (s).readiness: a tcp check runs in tend's"),
+            "{found:#?}"
+        );
+        let found = warnings_of(
+            r#", "command": ["./run"], "isolate": {"tmp": true}, "working_dir": "/var/tmp/app""#,
+            0,
+            &[],
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("services[0] (s).command[0]: /var/tmp/app/./run is hidden"));
+        assert!(found[1].starts_with("services[0] (s).working_dir: /var/tmp/app is hidden"));
+        assert_eq!(
+            warnings_of(r#", "command": ["sh"], "isolate": {"tmp": true}"#, 0, &[]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_sha256_is_checked_against_the_program() {
+        let dir = std::env::temp_dir().join(format!("isolate-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let program = dir.join("app");
+        std::fs::write(&program, "#!/bin/sh\nexit 0\n").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let digest = sha256::to_hex(&sha256::digest(b"#!/bin/sh\nexit 0\n"));
+        let mut spec = ServiceSpec::new("app", vec![program.display().to_string()]);
+        spec.sha256 = sha256::from_hex(&digest);
+        assert_eq!(problems_of(spec.clone()), Vec::<String>::new());
+        spec.sha256 = Some([0x11; 32]);
+        let found = problems_of(spec);
+        assert_eq!(
+            found,
+            [format!(
+                "services[0] (app).sha256: {}: sha256 mismatch: expected {}, found {digest}",
+                program.display(),
+                "11".repeat(32)
+            )]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -17,9 +17,13 @@ use crate::config::Signal;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Spawn `run` of `service` from its newest definition; answer with
-    /// `Event::Spawned` or `Event::SpawnFailed` before handing the core any other
-    /// event. (Spawns in a row may be carried out together; their answers then
-    /// come in the same order.)
+    /// `Event::Spawned` or `Event::SpawnFailed`, exactly once. Usually that is
+    /// before the core gets any other event (spawns in a row may be carried
+    /// out together; their answers then come in the same order). A service
+    /// with a `sha256` whose file must first be hashed is answered later,
+    /// after other events; the run stays `Spawning` (shown as `starting`)
+    /// meanwhile, and a stop or shutdown only sets its goal (the shell may
+    /// answer `SpawnFailed` then instead of spawning).
     Spawn { service: ServiceId, run: RunId },
     /// Send `signal` to the process group of `process`, whose pid has not been
     /// reaped (the core orders this only while it knows the pid is unreaped).

@@ -288,7 +288,7 @@ impl Service {
                 | State::Restarting { .. }
                 | State::Failed,
                 Input::Spawned { .. } | Input::SpawnFailed { .. },
-            ) => {} // an old run's answer: cannot happen, since spawns are answered at once
+            ) => {} // an old run's answer: cannot happen (a run is answered once)
 
             (
                 State::Starting {

@@ -3,9 +3,18 @@
 //! Each action is done as told; the only judgement here is a safety net the
 //! core already guarantees (never signal a pid that has been reaped). Spawns
 //! answer with events at once, and the actions those produce are carried out
-//! in turn, in order.
+//! in turn, in order; the exception is a spawn whose `sha256` must first be
+//! hashed (`verify.rs`): it is answered from [`Runtime::verify_turn`] once the
+//! hash is done, while the rest of its batch goes out at once.
+//!
+//! A stop of such a service while it waits only sets its goal: the hash
+//! finishes, the process starts and is stopped right away, as after any stop
+//! that arrives during a start, so `tend stop` ends in `stopped`. A shutdown
+//! or a reload that removes it does not wait for the hash: the run is
+//! answered `SpawnFailed` ("stopped while verifying its sha256").
 
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 
 use log::{debug, error, info, warn};
 use mio::unix::pipe::Receiver;
@@ -14,11 +23,25 @@ use super::output::Stream;
 use super::probes::Order;
 use super::render::{Change, Problem};
 use super::spawn::Spawned;
+use super::verify::{Finished, Verdict, Waiter};
 use super::{Child, Runtime};
 use crate::config::{OutputMode, Readiness, ServiceSpec, Signal};
 use crate::machine::{
-    Action, Event, Note, Pid, Process, Role, RunId, ServiceId, StateName, Transition,
+    Action, Event, Goal, Note, Pid, Process, Role, RunId, ServiceId, State, StateName, Transition,
 };
+
+/// What `last_error` says of a run given up while its checksum was hashed.
+const STOPPED_WHILE_VERIFYING: &str = "stopped while verifying its sha256";
+
+/// What to do with one run of a spawn batch.
+enum Gate {
+    /// Spawn now; exec this verified open file if there is one.
+    Go(Option<OwnedFd>),
+    /// Answer `SpawnFailed` with this.
+    Fail(String),
+    /// Its file is being hashed: answered later.
+    Wait,
+}
 
 impl Runtime {
     /// Carry out the core's orders, and the orders that their events produce.
@@ -117,18 +140,38 @@ impl Runtime {
     }
 
     /// Spawn these runs (in order, concurrently where the spawner can); one
-    /// event each.
+    /// event each, in order, but for the runs whose `sha256` is being hashed:
+    /// those are answered by [`Runtime::verify_turn`].
     fn spawn_all(&mut self, runs: &[(ServiceId, RunId)]) -> Vec<Event> {
         let specs: Vec<Option<std::sync::Arc<ServiceSpec>>> = runs
             .iter()
             .map(|(service, _)| self.spec_of(*service))
             .collect();
-        let known: Vec<&std::sync::Arc<ServiceSpec>> = specs.iter().flatten().collect();
-        let mut results = self.launch.spawn_all(&mut self.spawner, &known).into_iter();
-        let mut events = Vec::with_capacity(runs.len());
+        let mut gates = Vec::with_capacity(runs.len());
+        let mut jobs: Vec<(&std::sync::Arc<ServiceSpec>, Option<OwnedFd>)> =
+            Vec::with_capacity(runs.len());
         for (&(service, run), spec) in runs.iter().zip(&specs) {
-            let outcome = match spec {
-                Some(spec) => match results.next() {
+            let gate = match spec {
+                Some(spec) => self.gate(service, run, spec),
+                None => Gate::Fail("no definition".to_string()),
+            };
+            gates.push(match (gate, spec) {
+                (Gate::Go(program), Some(spec)) => {
+                    jobs.push((spec, program));
+                    None
+                }
+                (Gate::Go(_), None) => Some(Gate::Fail("no definition".to_string())),
+                (gate @ (Gate::Fail(_) | Gate::Wait), _) => Some(gate),
+            });
+        }
+        let mut results = self.launch.spawn_all(&mut self.spawner, jobs).into_iter();
+        let mut events = Vec::with_capacity(runs.len());
+        for ((&(service, run), spec), gate) in runs.iter().zip(&specs).zip(gates) {
+            let outcome = match (gate, spec) {
+                (Some(Gate::Wait), _) => continue,
+                (Some(Gate::Fail(error)), _) => Err(error),
+                (Some(Gate::Go(_)) | None, None) => Err("no definition".to_string()),
+                (Some(Gate::Go(_)) | None, Some(spec)) => match results.next() {
                     Some(Ok(child)) => Ok((spec, child)),
                     Some(Err(e)) => {
                         error!("{}: cannot spawn {:?}: {e}", spec.name, spec.command);
@@ -142,7 +185,6 @@ impl Runtime {
                     }
                     None => Err("not spawned".to_string()),
                 },
-                None => Err("no definition".to_string()),
             };
             events.push(match outcome {
                 Ok((spec, child)) => self.spawned(service, run, spec, child),
@@ -154,6 +196,94 @@ impl Runtime {
             });
         }
         events
+    }
+
+    /// Whether `run` of a service with a `sha256` may spawn now: its file
+    /// verified (known or not), failed, or being hashed. Without `sha256`: go.
+    fn gate(&mut self, service: ServiceId, run: RunId, spec: &std::sync::Arc<ServiceSpec>) -> Gate {
+        let Some(expected) = spec.sha256 else {
+            return Gate::Go(None);
+        };
+        let file = match self.launch.file(spec) {
+            // The spawn fails the same way, and says so.
+            Err(_) => return Gate::Go(None),
+            Ok(file) => file,
+        };
+        match self.verify.check(Waiter { service, run }, &file, &expected) {
+            Verdict::Verified(program) => Gate::Go(program),
+            Verdict::Failed(error) => {
+                error!("{}: cannot spawn {:?}: {error}", spec.name, spec.command);
+                self.launch.invalidate(&spec.name);
+                Gate::Fail(error)
+            }
+            Verdict::Deferred => {
+                info!("{}: checking the sha256 of {}", spec.name, file.display());
+                Gate::Wait
+            }
+        }
+    }
+
+    /// One loop turn's share of checksum work: a run whose service is being
+    /// removed, or every run once tend shuts down, stops waiting (answered
+    /// [`STOPPED_WHILE_VERIFYING`]); a finished hash spawns its runs again
+    /// (they find it known now), in one batch.
+    pub(super) fn verify_turn(&mut self) {
+        if !self.verify.has_work() {
+            return;
+        }
+        let shutting_down = self.sup.is_shutting_down();
+        let sup = &self.sup;
+        let given_up = self.verify.abandon(|w| {
+            !shutting_down && sup.get(w.service).is_some_and(|s| s.goal != Goal::Remove)
+        });
+        for w in given_up {
+            if self.is_spawning(w) {
+                info!("{}: {STOPPED_WHILE_VERIFYING}", self.name_of(w.service));
+                self.feed(Event::SpawnFailed {
+                    service: w.service,
+                    run: w.run,
+                    error: STOPPED_WHILE_VERIFYING.to_string(),
+                });
+            }
+        }
+        let finished = self
+            .verify
+            .work(&mut self.scratch, super::verify::TURN_BUDGET);
+        let mut again = Vec::new();
+        for done in finished {
+            match done {
+                Finished::Hashed(w) if self.is_spawning(w) => again.push(Action::Spawn {
+                    service: w.service,
+                    run: w.run,
+                }),
+                Finished::Failed(w, error) if self.is_spawning(w) => {
+                    error!("{}: cannot spawn: {error}", self.name_of(w.service));
+                    self.feed(Event::SpawnFailed {
+                        service: w.service,
+                        run: w.run,
+                        error,
+                    });
+                }
+                Finished::Hashed(_) | Finished::Failed(..) => {}
+            }
+        }
+        if !again.is_empty() {
+            self.execute(again);
+        }
+    }
+
+    /// Whether the core still waits for the spawn of `w.run`.
+    fn is_spawning(&self, w: Waiter<ServiceId>) -> bool {
+        self.sup
+            .get(w.service)
+            .is_some_and(|s| matches!(s.state, State::Spawning { run, .. } if run == w.run))
+    }
+
+    fn name_of(&self, service: ServiceId) -> String {
+        self.sup
+            .get(service)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default()
     }
 
     /// Take a new child in: its pid and its output pipes.
@@ -354,6 +484,7 @@ impl Runtime {
     /// A removed service is gone: close what it held, remove its cgroup.
     fn forget(&mut self, service: ServiceId) {
         self.probes.forget(service);
+        self.verify.forget(service);
         if let Some(cgroups) = &mut self.cgroups {
             cgroups.forget(service);
         }

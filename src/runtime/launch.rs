@@ -5,7 +5,10 @@
 //! lookups that read `/etc/passwd` and `/etc/group`), the environment (SPEC §2
 //! `inherit_environment`, the user's account; SPEC §4 `NOTIFY_SOCKET` and
 //! `WATCHDOG_USEC` for `notify` readiness), `command[0]` found on `PATH`
-//! (`access` calls), argv and the environment as C strings, and the rlimits.
+//! (`access` calls), argv and the environment as C strings, the rlimits, the
+//! namespaces (`isolate`) and scheduling settings (`nice`, `io_priority`,
+//! `oom_score_adj`, `cpu_affinity` as a CPU mask), and the file a `sha256`
+//! is checked on (the program found, relative to `working_dir`).
 //! [`LaunchPlans`] keeps one plan per service: resolved at load, again at a
 //! reload only for services whose definition changed, and after a failed spawn
 //! (the world may have changed: a program installed, a user added). A crash
@@ -20,14 +23,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
 use std::hash::{Hash, Hasher};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spawn::{SpawnError, Spawned, Spawner, Stage};
-use crate::config::{Limits, OutputMode, Readiness, ServiceSpec};
+use crate::config::{IoClass, Limits, OutputMode, Readiness, ServiceSpec};
 use crate::sys::rlimit::{Resource, Rlimit};
-use crate::sys::spawn::{ExecPlan, SharedEnv};
+use crate::sys::spawn::{self as sys_spawn, ExecPlan, Namespaces, Priorities, SharedEnv};
 use crate::sys::user::{Account, resolve_credentials};
 
 /// tend's own environment, which a service's starts from.
@@ -52,6 +56,9 @@ pub struct LaunchPlan {
     exec: ExecPlan,
     output: OutputMode,
     readiness_fd: Option<i32>,
+    /// The program's file as tend opens it: `argv[0]`, joined to
+    /// `working_dir` when relative (the child resolves it after its chdir).
+    file: PathBuf,
 }
 
 impl LaunchPlan {
@@ -74,6 +81,10 @@ impl LaunchPlan {
         };
         let environment = environment(spec, env, credentials.account.as_ref(), notify.as_deref());
         let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
+        let file = match &spec.working_dir {
+            Some(dir) if program.is_relative() => dir.join(&program),
+            _ => program.clone(),
+        };
         let argv = std::iter::once(program.into_os_string())
             .chain(spec.command.iter().skip(1).map(OsString::from))
             .map(|arg| cstring(&arg))
@@ -92,8 +103,10 @@ impl LaunchPlan {
             Some(dir) => Some(cstring(dir.as_os_str()).map_err(fail(Stage::Prepare))?),
             None => None,
         };
-        let exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
+        let mut exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
             .map_err(fail(Stage::Prepare))?;
+        exec.set_namespaces(&namespaces(spec));
+        exec.set_priorities(&priorities(spec));
         let readiness_fd = match spec.readiness {
             Some(Readiness::Fd { fd }) => Some(fd),
             _ => None,
@@ -102,6 +115,7 @@ impl LaunchPlan {
             exec,
             output: spec.output,
             readiness_fd,
+            file,
         })
     }
 
@@ -118,6 +132,41 @@ impl LaunchPlan {
     /// The fd the child gets its readiness pipe on (`readiness: {type: fd}`).
     pub fn readiness_fd(&self) -> Option<i32> {
         self.readiness_fd
+    }
+
+    /// The program's file, as tend opens it to check its `sha256`.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// `isolate` as the system layer takes it.
+fn namespaces(spec: &ServiceSpec) -> Namespaces {
+    let isolate = &spec.isolate;
+    Namespaces {
+        network: isolate.network,
+        tmp: isolate.tmp,
+        ipc: isolate.ipc,
+        hostname: isolate.hostname.clone(),
+    }
+}
+
+/// `nice`, `io_priority`, `oom_score_adj` and `cpu_affinity` as the system
+/// layer takes them.
+fn priorities(spec: &ServiceSpec) -> Priorities {
+    let io_priority = spec.io_priority.map(|p| {
+        let class = match p.class {
+            IoClass::Realtime => sys_spawn::IoClass::Realtime,
+            IoClass::BestEffort => sys_spawn::IoClass::BestEffort,
+            IoClass::Idle => sys_spawn::IoClass::Idle,
+        };
+        (class, p.level)
+    });
+    Priorities {
+        nice: spec.nice,
+        io_priority,
+        oom_score_adj: spec.oom_score_adj,
+        cpu_affinity: spec.cpu_affinity.clone(),
     }
 }
 
@@ -361,15 +410,37 @@ impl LaunchPlans {
         Ok(())
     }
 
+    /// The file `spec`'s program is exec'ed from (its plan resolved now if
+    /// there is none for this definition), for its `sha256` check.
+    pub fn file(&mut self, spec: &Arc<ServiceSpec>) -> Result<PathBuf, SpawnError> {
+        self.prepare(spec)?;
+        match self.plans.get(&spec.name) {
+            Some((_, plan)) => Ok(plan.file.clone()),
+            None => Err(SpawnError::new(
+                Stage::Prepare,
+                io::Error::other("no launch plan"),
+            )),
+        }
+    }
+
+    /// Drop `name`'s plan, so that its next spawn resolves it again (after a
+    /// failed start: the world may have changed).
+    pub fn invalidate(&mut self, name: &str) {
+        self.plans.remove(name);
+    }
+
     /// Spawn these services with their plans, in order (see
-    /// [`Spawner::spawn_all`]); results in the same order. A service whose plan
-    /// cannot be resolved fails with the reason; a failed spawn drops its plan,
-    /// so the next one resolves again.
+    /// [`Spawner::spawn_all`]), each with the open file of its verified
+    /// `sha256` if it has one; results in the same order. A service whose
+    /// plan cannot be resolved fails with the reason; a failed spawn drops
+    /// its plan, so the next one resolves again.
     pub fn spawn_all(
         &mut self,
         spawner: &mut Spawner,
-        specs: &[&Arc<ServiceSpec>],
+        jobs: Vec<(&Arc<ServiceSpec>, Option<OwnedFd>)>,
     ) -> Vec<Result<Spawned, SpawnError>> {
+        let (specs, mut programs): (Vec<&Arc<ServiceSpec>>, Vec<Option<OwnedFd>>) =
+            jobs.into_iter().unzip();
         let mut unresolved: HashMap<usize, SpawnError> = HashMap::new();
         for (i, spec) in specs.iter().enumerate() {
             if let Err(e) = self.prepare(spec) {
@@ -390,11 +461,12 @@ impl LaunchPlans {
                     }),
             })
             .collect();
-        let ready: Vec<&LaunchPlan> = lookups
+        let ready: Vec<(&LaunchPlan, Option<OwnedFd>)> = lookups
             .iter()
-            .filter_map(|lookup| lookup.as_ref().ok().copied())
+            .zip(programs.iter_mut())
+            .filter_map(|(lookup, program)| Some((*lookup.as_ref().ok()?, program.take())))
             .collect();
-        let mut spawned = spawner.spawn_all(&ready).into_iter();
+        let mut spawned = spawner.spawn_all(ready).into_iter();
         let results: Vec<Result<Spawned, SpawnError>> = lookups
             .into_iter()
             .map(|lookup| match lookup {

@@ -15,7 +15,8 @@
 //! exit; a probe command's exit goes to the probe runner) → output pipes marked
 //! readable, probe sockets and pipes → notify sockets and readiness pipes
 //! (`notify.rs`, `readyfd.rs`) → control clients and metrics scrapes
-//! (`metrics.rs`) → the probes' timeouts → the core's deadlines → the other
+//! (`metrics.rs`) → the probes' timeouts → a few ms of `sha256` hashing
+//! for spawns that wait on it (`verify.rs`) → the core's deadlines → the other
 //! deadlines (servers, notify rejection counts, tend's own watchdog ping) →
 //! tend's `STATUS=` upward (`upward.rs`), if its counts changed. Pipes and
 //! sockets are edge-triggered, so one with data left (read budget spent, or the
@@ -40,6 +41,7 @@ pub mod status;
 pub mod tokens;
 pub mod upward;
 pub mod usage;
+pub mod verify;
 
 mod actions;
 mod pipes;
@@ -208,6 +210,8 @@ pub struct Runtime {
     readiness: ReadinessPipes,
     /// tend's own `NOTIFY_SOCKET`, if it has one.
     upward: upward::Upward,
+    /// Checksums of services' programs: known digests, hashes under way.
+    verify: verify::Verifier<ServiceId>,
 }
 
 impl Runtime {
@@ -318,6 +322,7 @@ impl Runtime {
             notify,
             readiness: ReadinessPipes::default(),
             upward,
+            verify: verify::Verifier::default(),
         })
     }
 
@@ -375,6 +380,7 @@ impl Runtime {
             self.probes.handle_deadlines(self.now());
             self.feed_probe_results();
             self.pump_notify();
+            self.verify_turn();
             let actions = self.sup.handle_deadlines(self.now());
             self.execute(actions);
             self.cgroup_deadlines();
@@ -415,7 +421,11 @@ impl Runtime {
         if (!self.ready.is_empty() && !self.log.is_congested()) || self.log.has_more() {
             return Some(Duration::ZERO);
         }
-        if self.notify.has_ready() || self.readiness.has_ready() || self.sampler.is_sweeping() {
+        if self.notify.has_ready()
+            || self.readiness.has_ready()
+            || self.sampler.is_sweeping()
+            || self.verify.has_work()
+        {
             return Some(Duration::ZERO);
         }
         let now = self.now();

@@ -6,7 +6,10 @@
 //! `/dev/null`, fds 1 and 2 on its output pipes (`output: log`), on `/dev/null`
 //! (`null`) or on tend's own (`inherit`), default signal dispositions, an empty
 //! signal mask, the parent-death signal SIGKILL, and no other fd of tend's
-//! but its readiness pipe on the fd it asked for (`readiness: {type: fd}`).
+//! but its readiness pipe on the fd it asked for (`readiness: {type: fd}`);
+//! in the namespaces and with the scheduling settings its plan holds. A
+//! service with a verified `sha256` execs the open file that was checked
+//! (`super::verify`), not whatever its path names by then.
 //!
 //! Must not: resolve anything per spawn (users, `PATH`, strings): that is what
 //! makes a restart cheap.
@@ -46,20 +49,26 @@ impl Spawner {
 
     /// Start each plan's command in its own process group, in order, with
     /// results in the same order; returns once each has exec'ed (or failed
-    /// to). The children of a batch exec concurrently where the system layer
-    /// can (`sys::spawn::CONCURRENT`).
-    pub fn spawn_all(&mut self, plans: &[&LaunchPlan]) -> Vec<Result<Spawned, SpawnError>> {
+    /// to). A plan that comes with an open file (its verified `sha256`)
+    /// execs that file. The children of a batch exec concurrently where the
+    /// system layer can (`sys::spawn::CONCURRENT`).
+    pub fn spawn_all(
+        &mut self,
+        plans: Vec<(&LaunchPlan, Option<OwnedFd>)>,
+    ) -> Vec<Result<Spawned, SpawnError>> {
         let mut readers: Vec<[Option<OwnedFd>; 3]> = Vec::with_capacity(plans.len());
-        let jobs = plans.iter().map(|plan| match job(plan) {
-            Ok((job, read_ends)) => {
-                readers.push(read_ends);
-                Ok(job)
-            }
-            Err(e) => {
-                readers.push([None, None, None]);
-                Err(SpawnError::new(Stage::Prepare, e))
-            }
-        });
+        let jobs = plans
+            .into_iter()
+            .map(|(plan, program)| match job(plan, program) {
+                Ok((job, read_ends)) => {
+                    readers.push(read_ends);
+                    Ok(job)
+                }
+                Err(e) => {
+                    readers.push([None, None, None]);
+                    Err(SpawnError::new(Stage::Prepare, e))
+                }
+            });
         let pids = self.cloner.spawn_all(jobs);
         pids.into_iter()
             .zip(readers)
@@ -78,7 +87,7 @@ impl Spawner {
 /// A plan's job, with the pipes it needs (output with `output: log`, the
 /// readiness pipe with `readiness: {type: fd}`): the write ends go to the
 /// child, the read ends come back for tend (stdout, stderr, readiness).
-fn job(plan: &LaunchPlan) -> io::Result<(Job<'_>, [Option<OwnedFd>; 3])> {
+fn job(plan: &LaunchPlan, program: Option<OwnedFd>) -> io::Result<(Job<'_>, [Option<OwnedFd>; 3])> {
     let (stdout, stderr, read_ends) = match plan.output() {
         OutputMode::Log => {
             let (out_rx, out_tx) = crate::sys::pipe()?;
@@ -105,6 +114,7 @@ fn job(plan: &LaunchPlan) -> io::Result<(Job<'_>, [Option<OwnedFd>; 3])> {
         stdout,
         stderr,
         readiness,
+        program,
     };
     Ok((job, [out_rx, err_rx, ready_rx]))
 }

@@ -19,6 +19,7 @@
 //! - [`spawn`]: the `clone`d child between clone and exec.
 //! - [`scan`]: the SSE2 newline scanner behind [`crate::lines`].
 //! - [`cgroup`]: cgroup2 checks, a signal to one process, inotify watches.
+//! - [`term`]: `tend top`'s terminal in non-canonical mode, restored on drop.
 //!
 //! Must not: decide anything. Callers own the policy; this layer only makes the
 //! calls and says what happened. It imports nothing of the crate but the plain
@@ -34,6 +35,7 @@ pub mod scan;
 pub mod signal;
 pub mod socket;
 pub mod spawn;
+pub mod term;
 pub mod user;
 
 pub use fd::{

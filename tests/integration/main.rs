@@ -28,6 +28,8 @@
 //!   real servers: timeouts, restarts, killed probe commands, wakeups.
 //! - `notify`: `notify` and `fd` readiness, the watchdog, `MAINPID=`, strangers,
 //!   and tend's own sd_notify upward.
+//! - `isolation`: namespaces (root only), scheduling settings, `sha256` checks
+//!   (a 200 MB hash without stalling status), and `tend top`.
 
 mod support;
 
@@ -38,6 +40,7 @@ mod control;
 mod grpc_codec;
 mod hygiene;
 mod import;
+mod isolation;
 mod launch;
 mod lifecycle;
 mod log_output;

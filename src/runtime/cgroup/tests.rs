@@ -207,6 +207,7 @@ fn a_spawned_child_joins_its_cgroup_before_exec() {
         stdout: Output::Pipe(tx),
         stderr: Output::Null,
         readiness: None,
+        program: None,
     };
     let pid = cloner.spawn(job).expect("spawned");
     let mut out = Vec::new();

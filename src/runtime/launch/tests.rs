@@ -300,8 +300,8 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         .collect();
     let mut plans = LaunchPlans::new(&[], None);
     let mut spawner = Spawner::new(None).expect("spawner");
-    let specs: Vec<&Arc<ServiceSpec>> = services.iter().collect();
-    let results = plans.spawn_all(&mut spawner, &specs);
+    let jobs = services.iter().map(|spec| (spec, None)).collect();
+    let results = plans.spawn_all(&mut spawner, jobs);
     assert_eq!(results.len(), 3);
     match &results[0] {
         Ok(child) => {
@@ -381,4 +381,53 @@ fn notify_readiness_gets_its_socket_and_watchdog_and_nothing_of_tends() {
     )
     .expect("resolved");
     assert_eq!(plan.readiness_fd(), Some(7));
+}
+
+#[test]
+fn isolation_and_priorities_come_from_the_definition() {
+    let s = spec(
+        r#", "isolate": {"network": true, "hostname": "box"}, "nice": 5,
+            "io_priority": {"class": "idle"}, "oom_score_adj": 100, "cpu_affinity": [0, 2]"#,
+    );
+    assert_eq!(
+        namespaces(&s),
+        Namespaces {
+            network: true,
+            tmp: false,
+            ipc: false,
+            hostname: Some("box".into()),
+        }
+    );
+    assert_eq!(
+        priorities(&s),
+        Priorities {
+            nice: Some(5),
+            io_priority: Some((sys_spawn::IoClass::Idle, 4)),
+            oom_score_adj: Some(100),
+            cpu_affinity: Some(vec![0, 2]),
+        }
+    );
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
+    assert!(plan.exec().isolates());
+    let plain = LaunchPlan::resolve(&spec(""), &tend_env(TEND), None).expect("resolved");
+    assert!(!plain.exec().isolates());
+    assert_eq!(priorities(&spec("")), Priorities::default());
+}
+
+#[test]
+fn the_file_checked_is_the_program_relative_to_working_dir() {
+    let dir = Scratch::new("file");
+    dir.file("bin/app", 0o755);
+    let s = spec(&format!(
+        r#", "command": ["./bin/app"], "working_dir": "{}""#,
+        dir.0.display()
+    ));
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
+    assert_eq!(plan.file(), dir.0.join("./bin/app"));
+    assert_eq!(plan.exec().program().to_str(), Ok("./bin/app"));
+    let s = spec(r#", "command": ["sh"]"#);
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
+    assert!(plan.file().is_absolute(), "{}", plan.file().display());
+    let mut plans = LaunchPlans::new(&[], None);
+    assert_eq!(plans.file(&Arc::new(s)).ok(), Some(plan.file().to_path_buf()));
 }

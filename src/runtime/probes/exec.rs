@@ -92,6 +92,7 @@ impl Launcher {
             stdout: Output::Pipe(write_end),
             stderr: Output::Pipe(stderr),
             readiness: None,
+            program: None,
         };
         let pid = match self.cloner.spawn(job) {
             Ok(pid) => pid,
@@ -122,6 +123,9 @@ fn probe_spec(spec: &ServiceSpec, command: &[String]) -> ServiceSpec {
     probe.output = OutputMode::Null;
     probe.readiness = None;
     probe.liveness = None;
+    // A check runs in tend's namespaces: new ones of its own would only hide
+    // the service from it.
+    probe.isolate = crate::config::Isolate::default();
     probe
 }
 

@@ -129,21 +129,30 @@ impl<'c> Flight<'c> {
             }
         };
         let outputs = [common.target(&job.stdout), common.target(&job.stderr)];
-        let plan = Box::new(ChildPlan::new(
-            job.plan,
-            common,
+        let fds = child::Fds {
             outputs,
             readiness,
-            report_tx.as_raw_fd(),
-        ));
+            report: report_tx.as_raw_fd(),
+            program: job.program.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        };
+        let plan = Box::new(ChildPlan::new(job.plan, common, fds));
         let slot_start = self.base.wrapping_add(slot * CHILD_STACK);
         let top = child::stack_top(slot_start, CHILD_STACK);
         // SAFETY: this slot's stack and `plan` (boxed: it stays put) are owned by
         // this Flight and untouched until the child's report is in:
         // `finish_oldest` reads it before it lets go of them, and `Drop` does so
         // for every child still in flight before `stacks` is freed. What `plan`
-        // borrows lives for 'a, longer than this Flight.
-        match unsafe { child::clone_running(top, &plan) } {
+        // borrows lives for 'a, longer than this Flight. A child that must not
+        // run beside tend (it sets `oom_score_adj`, which the kernel would
+        // copy to every process sharing its memory) is waited for at once.
+        let cloned = unsafe {
+            if job.plan.setup.needs_vfork() {
+                child::clone_waiting(top, &plan)
+            } else {
+                child::clone_running(top, &plan)
+            }
+        };
+        match cloned {
             Ok(pid) => {
                 // Children cloned later must not inherit this one's write ends,
                 // and EOF on the report must mean this child is gone.

@@ -18,29 +18,25 @@ use super::{Common, ExecPlan, Stage};
 pub(super) struct ChildPlan<'a> {
     exec: &'a ExecPlan,
     common: Common<'a>,
+    fds: Fds,
+}
+
+/// The fds of one spawn, as tend numbers them.
+#[derive(Clone, Copy)]
+pub(super) struct Fds {
     /// The fds to put on 1 and 2; -1 leaves tend's own (`output: inherit`).
-    outputs: [RawFd; 2],
+    pub outputs: [RawFd; 2],
     /// The readiness pipe's write end and the fd (3 or more) it goes on.
-    readiness: Option<(RawFd, RawFd)>,
+    pub readiness: Option<(RawFd, RawFd)>,
     /// The write end of the report pipe: `(stage, errno)` goes there on failure.
-    report: RawFd,
+    pub report: RawFd,
+    /// The verified executable to exec (close-on-exec); -1: exec the path.
+    pub program: RawFd,
 }
 
 impl<'a> ChildPlan<'a> {
-    pub(super) fn new(
-        exec: &'a ExecPlan,
-        common: Common<'a>,
-        outputs: [RawFd; 2],
-        readiness: Option<(RawFd, RawFd)>,
-        report: RawFd,
-    ) -> ChildPlan<'a> {
-        ChildPlan {
-            exec,
-            common,
-            outputs,
-            readiness,
-            report,
-        }
+    pub(super) fn new(exec: &'a ExecPlan, common: Common<'a>, fds: Fds) -> ChildPlan<'a> {
+        ChildPlan { exec, common, fds }
     }
 }
 
@@ -74,6 +70,20 @@ pub(super) unsafe fn clone_running(top: *mut u8, plan: &ChildPlan<'_>) -> io::Re
     // leave `errno` alone (`raw` is inline assembly here), so it writes nothing
     // of tend's.
     unsafe { clone_child(top, plan, false) }
+}
+
+/// Clone a child that runs `plan` on the stack below `top`, and return once it
+/// has exec'ed or exited (`CLONE_VFORK`): for a child of a concurrent batch
+/// that must not run beside tend (see [`setup`](super::setup)'s
+/// `needs_vfork`).
+///
+/// # Safety
+/// As for [`clone_running`], until this returns.
+#[cfg(all(target_arch = "x86_64", not(tend_serial_spawn)))]
+pub(super) unsafe fn clone_waiting(top: *mut u8, plan: &ChildPlan<'_>) -> io::Result<libc::pid_t> {
+    // SAFETY: the caller vouches for the lifetimes; tend is suspended until
+    // the child has exec'ed or exited.
+    unsafe { clone_child(top, plan, true) }
 }
 
 /// `clone(CLONE_VM | SIGCHLD)` running [`child`] with `plan` on the stack below
@@ -123,14 +133,19 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { child(&*(arg as *const ChildPlan<'_>)) }
 }
 
-/// One raw system call; `Err(errno)` on failure. Inline assembly: no libc code
-/// runs and `errno`, which the child shares with tend, is not written, so
-/// children may run while tend goes on (see the module's "must not").
+/// One raw system call with up to six arguments (`N`, checked when compiled);
+/// `Err(errno)` on failure. Inline assembly: no libc code runs and `errno`,
+/// which the child shares with tend, is not written, so children may run while
+/// tend goes on (see the module's "must not").
 ///
 /// # Safety
 /// As for the system call `n` with these arguments.
 #[cfg(all(target_arch = "x86_64", not(tend_serial_spawn)))]
-unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_int> {
+pub(super) unsafe fn raw<const N: usize>(
+    n: libc::c_long,
+    args: [usize; N],
+) -> Result<libc::c_long, libc::c_int> {
+    let a = six(args);
     let ret: isize;
     // SAFETY: the caller vouches for the call; `syscall` clobbers rcx and r11.
     unsafe {
@@ -141,6 +156,8 @@ unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_in
             in("rsi") a[1],
             in("rdx") a[2],
             in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
@@ -160,15 +177,30 @@ unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_in
 /// # Safety
 /// As for the system call `n` with these arguments.
 #[cfg(not(all(target_arch = "x86_64", not(tend_serial_spawn))))]
-unsafe fn raw(n: libc::c_long, a: [usize; 4]) -> Result<libc::c_long, libc::c_int> {
+pub(super) unsafe fn raw<const N: usize>(
+    n: libc::c_long,
+    args: [usize; N],
+) -> Result<libc::c_long, libc::c_int> {
+    let a = six(args);
     // SAFETY: the caller vouches for the call.
-    let ret = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3]) };
+    let ret = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]) };
     if ret == -1 {
         // SAFETY: errno of this thread (the parent's TCB, which is suspended).
         Err(unsafe { *libc::__errno_location() })
     } else {
         Ok(ret)
     }
+}
+
+/// `args` padded with zeroes to the six registers of a system call. More than
+/// six does not compile; nothing here can panic.
+fn six<const N: usize>(args: [usize; N]) -> [usize; 6] {
+    const { assert!(N <= 6, "a system call takes at most six arguments") };
+    let mut all = [0usize; 6];
+    for (slot, value) in all.iter_mut().zip(args) {
+        *slot = value;
+    }
+    all
 }
 
 /// End the child with `code`, without libc's exit path.
@@ -180,6 +212,20 @@ unsafe fn exit_child(code: usize) -> ! {
         // SAFETY: exit_group ends this process (the child: no CLONE_THREAD).
         let _ = unsafe { raw(libc::SYS_exit_group, [code, 0, 0, 0]) };
     }
+}
+
+/// A close-on-exec copy of `fd` on the lowest free number above `taken`.
+///
+/// # Safety
+/// Only in the child.
+unsafe fn move_above(fd: RawFd, taken: RawFd) -> Result<RawFd, libc::c_int> {
+    let args = [
+        fd as usize,
+        libc::F_DUPFD_CLOEXEC as usize,
+        (taken + 1) as usize,
+    ];
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd of the child's table.
+    unsafe { raw(libc::SYS_fcntl, args).map(|fd| fd as RawFd) }
 }
 
 /// Write `(stage, errno)` into the report pipe and exit 127.
@@ -201,14 +247,18 @@ unsafe fn report_failure(report: RawFd, stage: Stage, errno: libc::c_int) -> ! {
 }
 
 /// The child between clone and exec: raw system calls only, no allocation. In
-/// this order: the report pipe moved off the readiness fd's number if they
-/// coincide → each disposition tend changed back to default → stdio onto fds
-/// 0/1/2 → the readiness pipe onto its fd → own process group → the service's
-/// cgroup (`0` into its `cgroup.procs`) → `working_dir` → rlimits → `setgroups`
-/// → `setgid` → `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the credential change, which
-/// would clear it) → check the parent is still tend → empty signal mask →
-/// `execve`. A failing step writes `(step, errno)` into the report pipe and
-/// exits 127.
+/// this order: the report pipe and the verified program's fd moved off the
+/// readiness fd's number if they coincide → each disposition tend changed back
+/// to default → stdio onto fds 0/1/2 → the readiness pipe onto its fd → own
+/// process group → the service's cgroup (`0` into its `cgroup.procs`) → the
+/// new namespaces (`isolate`: network, tmp, ipc, hostname; `setup.rs`) →
+/// `working_dir` (after the tmpfs mounts, so it is looked up in what the
+/// service sees) → rlimits → nice, io_priority, oom_score_adj, cpu_affinity →
+/// `setgroups` → `setgid` → `setuid` → `PR_SET_PDEATHSIG` SIGKILL (after the
+/// credential change, which would clear it) → check the parent is still tend →
+/// empty signal mask → `execveat` of the verified file, or `execve` of the
+/// path. A failing step writes `(step, errno)` into the report pipe and exits
+/// 127.
 ///
 /// # Safety
 /// Call only as the clone child of [`clone_child`], with every signal blocked
@@ -216,6 +266,7 @@ unsafe fn report_failure(report: RawFd, stage: Stage, errno: libc::c_int) -> ! {
 unsafe fn child(plan: &ChildPlan<'_>) -> ! {
     let exec = plan.exec;
     let common = plan.common;
+    let fds = plan.fds;
     // SAFETY: every call is a system call on data prepared by the parent; a
     // failure is reported through `report` and ends the child.
     unsafe {
@@ -224,29 +275,25 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
         // of tend's). The report then moves above it first, close-on-exec like
         // the original, which the dup3 below replaces. The other fds of tend
         // the child reads (`/dev/null`, output pipes) are used before that dup3.
-        let report = match plan.readiness {
-            Some((_, target)) if target == plan.report => {
-                let above = (target + 1) as usize;
-                let moved = raw(
-                    libc::SYS_fcntl,
-                    [
-                        plan.report as usize,
-                        libc::F_DUPFD_CLOEXEC as usize,
-                        above,
-                        0,
-                    ],
-                );
-                match moved {
-                    Ok(fd) => fd as RawFd,
-                    Err(errno) => report_failure(plan.report, Stage::Readiness, errno),
-                }
-            }
-            Some(_) | None => plan.report,
+        let report = match fds.readiness {
+            Some((_, target)) if target == fds.report => match move_above(fds.report, target) {
+                Ok(fd) => fd,
+                Err(errno) => report_failure(fds.report, Stage::Readiness, errno),
+            },
+            Some(_) | None => fds.report,
         };
         let step = |stage: Stage, result: Result<libc::c_long, libc::c_int>| {
             if let Err(errno) = result {
                 report_failure(report, stage, errno);
             }
+        };
+        // The verified program's fd, likewise out of the readiness fd's way.
+        let program = match fds.readiness {
+            Some((_, target)) if target == fds.program => match move_above(fds.program, target) {
+                Ok(fd) => fd,
+                Err(errno) => report_failure(report, Stage::Exec, errno),
+            },
+            Some(_) | None => fds.program,
         };
         // Back to SIG_DFL while everything is blocked. Raw, because libc refuses
         // the signals it reserves (32, 33) although they can arrive ignored from
@@ -265,7 +312,7 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
             Stage::Stdio,
             raw(libc::SYS_dup3, [common.null as usize, 0, 0, 0]),
         );
-        for (target, fd) in plan.outputs.into_iter().enumerate() {
+        for (target, fd) in fds.outputs.into_iter().enumerate() {
             if fd != -1 {
                 step(
                     Stage::Stdio,
@@ -276,7 +323,7 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
         // The readiness pipe on its fd, left open across exec: dup3 without
         // O_CLOEXEC, or, when tend's write end already has that number, its
         // close-on-exec flag cleared (dup3 refuses equal fds).
-        if let Some((source, target)) = plan.readiness {
+        if let Some((source, target)) = fds.readiness {
             let result = if source == target {
                 raw(
                     libc::SYS_fcntl,
@@ -298,6 +345,9 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
             let written = raw(libc::SYS_write, [fd, b"0".as_ptr() as usize, 1, 0]);
             let _ = raw(libc::SYS_close, [fd, 0, 0, 0]);
             step(Stage::Cgroup, written);
+        }
+        if let Err((stage, errno)) = exec.setup.isolate() {
+            report_failure(report, stage, errno);
         }
         if let Some(dir) = &exec.dir {
             step(
@@ -321,6 +371,9 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
                 Stage::Rlimit,
                 raw(libc::SYS_prlimit64, [0, *resource as usize, limit, 0]),
             );
+        }
+        if let Err((stage, errno)) = exec.setup.prioritize() {
+            report_failure(report, stage, errno);
         }
         if let Some(groups) = &exec.groups {
             step(
@@ -367,13 +420,18 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
                 8,
             ],
         );
-        let exec_args = [
-            exec.argv.ptrs.first().copied().unwrap_or(std::ptr::null()) as usize,
-            exec.argv.ptrs.as_ptr() as usize,
-            exec.envp.0.ptrs.as_ptr() as usize,
-            0,
-        ];
-        step(Stage::Exec, raw(libc::SYS_execve, exec_args));
+        let argv = exec.argv.ptrs.as_ptr() as usize;
+        let envp = exec.envp.0.ptrs.as_ptr() as usize;
+        if program >= 0 {
+            // The very file the caller verified: a replaced path changes nothing.
+            let empty = c"".as_ptr() as usize;
+            let flags = libc::AT_EMPTY_PATH as usize;
+            let args = [program as usize, empty, argv, envp, flags];
+            step(Stage::Exec, raw(libc::SYS_execveat, args));
+        } else {
+            let path = exec.argv.ptrs.first().copied().unwrap_or(std::ptr::null()) as usize;
+            step(Stage::Exec, raw(libc::SYS_execve, [path, argv, envp]));
+        }
         exit_child(127)
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! What the child needs is resolved before, once per service definition, into an
 //! [`ExecPlan`] (program, argv and environment as C strings, working directory,
-//! rlimits, ids: see `runtime::launch`). Per spawn only the pipes (output, and
+//! rlimits, ids, namespaces and scheduling settings in `setup.rs`'s prepared
+//! form: see `runtime::launch`). Per spawn only the pipes (output, and
 //! the readiness pipe of `readiness: {type: fd}`), the report pipe and the
 //! clone remain. The readiness pipe is the one fd a child gets besides 0, 1
 //! and 2, on the number the service asked for, whatever fd of tend's had that
@@ -19,7 +20,9 @@
 //! `child.rs`; a failing step writes `(step, errno)` into the report pipe
 //! and exits 127; the parent reads the pipe as soon as `clone` returns: 8 bytes
 //! mean the spawn failed ([`SpawnError`] with its [`Stage`]), EOF means the exec
-//! happened.
+//! happened. A job may bring the open file to exec ([`Job::program`]: a binary
+//! whose checksum the caller verified); the child then execs that file with
+//! `execveat`, not whatever its path names by then.
 //!
 //! Batches (start-up, reload): waiting for each exec in turn leaves the second
 //! core idle while the first child execs. On x86_64, [`Cloner::spawn_all`]
@@ -32,6 +35,7 @@
 //! system calls go through libc's `syscall` ([`CONCURRENT`] says which).
 
 mod child;
+mod setup;
 
 #[cfg(all(target_arch = "x86_64", not(tend_serial_spawn)))]
 mod batch;
@@ -44,6 +48,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use super::fd;
 use super::rlimit::{RawResource, Resource, Rlimit};
 use super::user::Credentials;
+pub use setup::{IoClass, Namespaces, Priorities};
 
 /// Whether [`Cloner::spawn_all`] runs the children of a batch concurrently.
 pub const CONCURRENT: bool = cfg!(all(target_arch = "x86_64", not(tend_serial_spawn)));
@@ -67,7 +72,7 @@ impl SpawnError {
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.stage {
-            Stage::Exec => write!(f, "{}", self.source),
+            Stage::Exec | Stage::Checksum => write!(f, "{}", self.source),
             stage => write!(f, "{}: {}", stage.describe(), self.source),
         }
     }
@@ -98,10 +103,21 @@ pub enum Stage {
     ParentGone,
     Exec,
     Cgroup,
+    IsolateNetwork,
+    IsolateTmp,
+    IsolateIpc,
+    IsolateHostname,
+    Nice,
+    IoPriority,
+    OomScoreAdj,
+    CpuAffinity,
+    /// The executable's `sha256` did not match (found by the caller before
+    /// the clone; its message names the file and both digests).
+    Checksum,
 }
 
 impl Stage {
-    const ALL: [Stage; 14] = [
+    const ALL: [Stage; 23] = [
         Stage::Prepare,
         Stage::UserGroup,
         Stage::Stdio,
@@ -116,6 +132,15 @@ impl Stage {
         Stage::ParentGone,
         Stage::Exec,
         Stage::Cgroup,
+        Stage::IsolateNetwork,
+        Stage::IsolateTmp,
+        Stage::IsolateIpc,
+        Stage::IsolateHostname,
+        Stage::Nice,
+        Stage::IoPriority,
+        Stage::OomScoreAdj,
+        Stage::CpuAffinity,
+        Stage::Checksum,
     ];
 
     fn from_code(code: u32) -> Stage {
@@ -141,6 +166,15 @@ impl Stage {
             Stage::ParentGone => "tend exited during the spawn",
             Stage::Exec => "exec",
             Stage::Cgroup => "cgroup",
+            Stage::IsolateNetwork => "isolate network",
+            Stage::IsolateTmp => "isolate tmp",
+            Stage::IsolateIpc => "isolate ipc",
+            Stage::IsolateHostname => "isolate hostname",
+            Stage::Nice => "nice",
+            Stage::IoPriority => "io_priority",
+            Stage::OomScoreAdj => "oom_score_adj",
+            Stage::CpuAffinity => "cpu_affinity",
+            Stage::Checksum => "sha256",
         }
     }
 }
@@ -206,6 +240,8 @@ pub struct ExecPlan {
     /// (itself) there before it changes credentials or execs, so nothing it
     /// runs ever starts outside the cgroup.
     cgroup_procs: Option<CString>,
+    /// Namespaces and scheduling settings, prepared for the child.
+    setup: setup::Prepared,
 }
 
 impl ExecPlan {
@@ -230,7 +266,25 @@ impl ExecPlan {
             gid: credentials.gid,
             groups: credentials.groups.clone(),
             cgroup_procs: None,
+            setup: setup::Prepared::default(),
         })
+    }
+
+    /// Give the child these new namespaces (`isolate`), made after it joined
+    /// its cgroup and before it changes credentials.
+    pub fn set_namespaces(&mut self, namespaces: &Namespaces) {
+        self.setup.set_namespaces(namespaces);
+    }
+
+    /// Give the child these scheduling settings, applied before it changes
+    /// credentials (lowering any of them needs privileges).
+    pub fn set_priorities(&mut self, priorities: &Priorities) {
+        self.setup.set_priorities(priorities);
+    }
+
+    /// Whether the child gets any new namespace.
+    pub fn isolates(&self) -> bool {
+        self.setup.isolates()
     }
 
     /// Put the child into the cgroup whose `cgroup.procs` is `procs` (`None`:
@@ -292,14 +346,21 @@ pub struct ReadinessFd {
     pub target: RawFd,
 }
 
-/// One spawn: a prepared program, where its output goes, and its readiness
-/// fd if it has one (the only fd it gets besides 0, 1 and 2).
+/// One spawn: a prepared program, where its output goes, its readiness fd if
+/// it has one (the only fd it gets besides 0, 1 and 2), and the open file to
+/// exec if the caller checked one.
 #[derive(Debug)]
 pub struct Job<'a> {
     pub plan: &'a ExecPlan,
     pub stdout: Output,
     pub stderr: Output,
     pub readiness: Option<ReadinessFd>,
+    /// An ELF executable opened (close-on-exec) and verified by the caller:
+    /// the child execs this very file with `execveat(fd, "", AT_EMPTY_PATH)`,
+    /// whatever the path names by then, `argv[0]` unchanged. `None`: exec the
+    /// path. (A script cannot be exec'ed this way: its interpreter would need
+    /// the path of a close-on-exec fd.)
+    pub program: Option<OwnedFd>,
 }
 
 impl Job<'_> {
@@ -395,8 +456,14 @@ impl Cloner {
         let readiness = job.readiness().map_err(prepare)?;
         let (report_rx, report_tx) = fd::pipe().map_err(prepare)?;
         let outputs = [common.target(&job.stdout), common.target(&job.stderr)];
-        let plan =
-            child::ChildPlan::new(job.plan, common, outputs, readiness, report_tx.as_raw_fd());
+        let program = job.program.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let fds = child::Fds {
+            outputs,
+            readiness,
+            report: report_tx.as_raw_fd(),
+            program,
+        };
+        let plan = child::ChildPlan::new(job.plan, common, fds);
         let pid = child::clone_and_wait(stack, &plan).map_err(prepare)?;
         // tend's copies of the child's write ends: EOF on them means it is gone.
         drop(report_tx);
@@ -468,3 +535,6 @@ fn read_report(report: &OwnedFd) -> Report {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_setup;

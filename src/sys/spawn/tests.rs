@@ -36,6 +36,7 @@ fn piped(plan: &ExecPlan) -> (Job<'_>, OwnedFd) {
         stdout: Output::Pipe(tx),
         stderr: Output::Null,
         readiness: None,
+        program: None,
     };
     (job, rx)
 }
@@ -89,6 +90,7 @@ fn a_failing_step_is_reported_with_its_stage() {
             stdout: Output::Null,
             stderr: Output::Null,
             readiness: None,
+            program: None,
         })
         .expect_err("no such dir");
     assert_eq!(err.stage, Stage::WorkingDir);
@@ -108,6 +110,7 @@ fn a_failing_step_is_reported_with_its_stage() {
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             readiness: None,
+            program: None,
         })
         .expect_err("no such program");
     assert_eq!(err.stage, Stage::Exec);
@@ -283,6 +286,7 @@ fn the_readiness_fd_is_placed_whatever_number_it_collides_with() {
                 write: ready_tx,
                 target,
             }),
+            program: None,
         };
         let pid = cloner.spawn(job).expect("spawned");
         check_readiness(&read_all(&out_rx), target, &ready_rx);
@@ -361,6 +365,7 @@ fn a_cgroup_that_cannot_be_joined_fails_the_spawn_at_that_stage() {
             stdout: Output::Null,
             stderr: Output::Null,
             readiness: None,
+            program: None,
         })
         .expect_err("no such cgroup");
     assert_eq!(err.stage, Stage::Cgroup);
