@@ -429,5 +429,8 @@ fn the_file_checked_is_the_program_relative_to_working_dir() {
     let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
     assert!(plan.file().is_absolute(), "{}", plan.file().display());
     let mut plans = LaunchPlans::new(&[], None);
-    assert_eq!(plans.file(&Arc::new(s)).ok(), Some(plan.file().to_path_buf()));
+    assert_eq!(
+        plans.file(&Arc::new(s)).ok(),
+        Some(plan.file().to_path_buf())
+    );
 }
