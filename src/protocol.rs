@@ -173,6 +173,10 @@ pub struct ServiceStatus {
     pub cpu_secs: Option<f64>,
     #[serde(default)]
     pub memory_bytes: Option<u64>,
+    /// When `cpu_secs` and `memory_bytes` were measured (RFC 3339 UTC): they
+    /// come from sweeps taken between events (`runtime/sampler.rs`).
+    #[serde(default)]
+    pub usage_at: Option<String>,
     /// The service's cgroup path, when tend manages cgroups.
     #[serde(default)]
     pub cgroup: Option<String>,
@@ -335,6 +339,7 @@ pub fn sample_status(name: &str, state: &str) -> ServiceStatus {
         probe: None,
         cpu_secs: None,
         memory_bytes: None,
+        usage_at: None,
         cgroup: None,
     }
 }

@@ -22,9 +22,10 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::{Client, ClientError, checked};
-use crate::protocol::{Request, ServiceStatus};
+use crate::protocol::{Request, ServiceStatus, parse_rfc3339};
 
 /// How often the table is refreshed.
+/// Twice the server's `sampler::REFRESH`: each request gets a new sweep.
 const INTERVAL: Duration = Duration::from_secs(1);
 /// The signals that end `tend top`.
 const STOP_SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
@@ -51,7 +52,7 @@ pub(super) fn run(client: &Client) -> Result<i32, ClientError> {
         let Some(services) = checked(reply) else {
             break 1;
         };
-        let (rows, sample) = measure(&services, previous.as_ref(), Instant::now());
+        let (rows, sample) = measure(&services, previous.as_ref(), unix_now());
         previous = Some(sample);
         let text = if redraw {
             let hint = if keys.is_some() { "  (q: quit)" } else { "" };
@@ -159,11 +160,19 @@ fn quit_key() -> bool {
     }
 }
 
-/// Each service's CPU time and pid at the time of an answer.
+/// Each service's pid, CPU time, when that was measured (seconds), and the
+/// CPU use last shown, as of an answer.
 #[derive(Debug, Default)]
 struct Sample {
-    at: Option<Instant>,
-    cpu: HashMap<String, (i32, f64)>,
+    cpu: HashMap<String, Measured>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    pid: i32,
+    secs: f64,
+    at: f64,
+    percent: Option<f64>,
 }
 
 /// One line of the table.
@@ -177,33 +186,38 @@ struct Row {
     memory: Option<u64>,
 }
 
-/// The rows for `services` answered at `now`, with CPU use since `previous`;
-/// and the sample the next call compares with.
-fn measure(
-    services: &[ServiceStatus],
-    previous: Option<&Sample>,
-    now: Instant,
-) -> (Vec<Row>, Sample) {
-    let mut sample = Sample {
-        at: Some(now),
-        cpu: HashMap::new(),
-    };
-    let elapsed = previous
-        .and_then(|p| p.at)
-        .map(|at| now.saturating_duration_since(at).as_secs_f64())
-        .filter(|secs| *secs > 0.0);
+/// The rows for `services` answered at `now` (Unix seconds), with CPU use since `previous`;
+/// and the sample the next call compares with. The CPU use is the growth of
+/// `cpu_secs` over the time between the measurements (`usage_at`; tend
+/// measures in sweeps, so two answers may carry the same one: then the last
+/// figure stands), for the same process only.
+fn measure(services: &[ServiceStatus], previous: Option<&Sample>, now: f64) -> (Vec<Row>, Sample) {
+    let mut sample = Sample::default();
     let rows = services
         .iter()
         .map(|s| {
             let mut cpu = None;
             if let (Some(pid), Some(secs)) = (s.pid, s.cpu_secs) {
-                sample.cpu.insert(s.name.clone(), (pid, secs));
-                let before = previous.and_then(|p| p.cpu.get(&s.name));
-                if let (Some(&(old_pid, old_secs)), Some(elapsed)) = (before, elapsed)
-                    && old_pid == pid
-                {
-                    cpu = Some((100.0 * (secs - old_secs) / elapsed).max(0.0));
-                }
+                // Older tends say nothing of when: the time of the answer.
+                let at = match s.usage_at.as_deref().and_then(parse_rfc3339) {
+                    Some(ms) => ms as f64 / 1000.0,
+                    None => now,
+                };
+                let before = previous
+                    .and_then(|p| p.cpu.get(&s.name))
+                    .filter(|b| b.pid == pid);
+                cpu = match before {
+                    Some(b) if at > b.at => Some((100.0 * (secs - b.secs) / (at - b.at)).max(0.0)),
+                    Some(b) => b.percent,
+                    None => None,
+                };
+                let measured = Measured {
+                    pid,
+                    secs,
+                    at,
+                    percent: cpu,
+                };
+                sample.cpu.insert(s.name.clone(), measured);
             }
             Row {
                 name: s.name.clone(),
@@ -215,6 +229,12 @@ fn measure(
         })
         .collect();
     (rows, sample)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// `3 services  CPU 12.5%  memory 34.2M`: the totals of what is known.
@@ -282,19 +302,29 @@ mod tests {
     use super::*;
 
     fn status(name: &str, pid: Option<i32>, cpu: Option<f64>, mem: Option<u64>) -> ServiceStatus {
+        measured(name, pid, cpu, mem, None)
+    }
+
+    fn measured(
+        name: &str,
+        pid: Option<i32>,
+        cpu: Option<f64>,
+        mem: Option<u64>,
+        at: Option<&str>,
+    ) -> ServiceStatus {
         let text = serde_json::json!({
             "name": name, "state": if pid.is_some() { "running" } else { "stopped" },
             "type": "longrun", "enabled": true, "pid": pid, "uptime_secs": null,
             "restarts": 0, "last_exit_code": null, "last_signal": null, "last_error": null,
             "completed": false, "next_start_in_secs": null, "waiting_for": null,
-            "status_text": null, "cpu_secs": cpu, "memory_bytes": mem,
+            "status_text": null, "cpu_secs": cpu, "memory_bytes": mem, "usage_at": at,
         });
         serde_json::from_value(text).expect("a status")
     }
 
     #[test]
     fn cpu_is_the_growth_over_the_interval_for_the_same_process() {
-        let t0 = Instant::now();
+        let t0 = 1_000_000.0;
         let first = [
             status("web", Some(10), Some(1.0), Some(3 << 20)),
             status("db", Some(20), Some(5.0), Some(1 << 30)),
@@ -308,9 +338,44 @@ mod tests {
             status("db", Some(21), Some(0.1), Some(1 << 30)),
             status("off", None, None, None),
         ];
-        let (rows, _) = measure(&second, Some(&sample), t0 + Duration::from_secs(2));
+        let (rows, _) = measure(&second, Some(&sample), t0 + 2.0);
         let cpu: Vec<Option<f64>> = rows.iter().map(|r| r.cpu).collect();
         assert_eq!(cpu, [Some(25.0), None, None]);
+    }
+
+    #[test]
+    fn cpu_is_over_the_time_between_measurements_and_a_repeated_one_keeps_the_figure() {
+        let at = |s: &str| Some(format!("2026-12-02T10:00:0{s}Z"));
+        let one = [measured(
+            "w",
+            Some(7),
+            Some(1.0),
+            None,
+            at("0.000").as_deref(),
+        )];
+        let (_, sample) = measure(&one, None, 0.0);
+        // Measured 0.5 s later, answered whenever: 0.25 s of CPU in 0.5 s.
+        let two = [measured(
+            "w",
+            Some(7),
+            Some(1.25),
+            None,
+            at("0.500").as_deref(),
+        )];
+        let (rows, sample) = measure(&two, Some(&sample), 99.0);
+        assert_eq!(rows[0].cpu, Some(50.0));
+        // The same sweep again: the last figure stands, not 0%.
+        let (rows, sample) = measure(&two, Some(&sample), 100.0);
+        assert_eq!(rows[0].cpu, Some(50.0));
+        let three = [measured(
+            "w",
+            Some(7),
+            Some(1.25),
+            None,
+            at("1.500").as_deref(),
+        )];
+        let (rows, _) = measure(&three, Some(&sample), 101.0);
+        assert_eq!(rows[0].cpu, Some(0.0), "idle since");
     }
 
     #[test]

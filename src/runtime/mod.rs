@@ -124,8 +124,9 @@ struct Pending {
 struct Parked {
     client: ClientId,
     services: Vec<ServiceId>,
-    /// Answered then with the figures there are, if the sweep is not done.
-    until: Instant,
+    /// Answered then with the figures there are, if the sweep is not done;
+    /// `None`: when it is.
+    until: Option<Instant>,
 }
 
 /// The clock, read once per loop turn.

@@ -9,7 +9,7 @@
 
 use super::actions::last_error;
 use super::control::ClientId;
-use super::sampler::STATUS_WAIT;
+use super::sampler::{STALE, STATUS_WAIT};
 use super::status::{sample_targets, service_status, usage_of};
 use super::{Parked, Pending, Runtime};
 use crate::config::Signal;
@@ -50,7 +50,9 @@ impl Runtime {
                 if self.want_usage() {
                     return Some(self.status_reply(&ids));
                 }
-                let until = self.now().saturating_add(STATUS_WAIT);
+                // Figures too old (or none): wait for the whole sweep.
+                let recent = self.sampler.age(self.now()).is_some_and(|age| age < STALE);
+                let until = recent.then(|| self.now().saturating_add(STATUS_WAIT));
                 self.parked.push(Parked {
                     client,
                     services: ids,
@@ -166,7 +168,7 @@ impl Runtime {
         }
         if !self.sampler.is_sweeping() {
             let targets = sample_targets(&self.sup, self.cgroups.as_ref());
-            self.sampler.begin(targets);
+            self.sampler.begin(targets, self.now());
         }
         false
     }
@@ -185,7 +187,7 @@ impl Runtime {
         let sweeping = self.sampler.is_sweeping();
         let (due, waiting): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked)
             .into_iter()
-            .partition(|p| !sweeping || p.until <= now);
+            .partition(|p| !sweeping || p.until.is_some_and(|until| until <= now));
         self.parked = waiting;
         for parked in due {
             let reply = self.status_reply(&parked.services);
@@ -197,10 +199,14 @@ impl Runtime {
     fn statuses(&self, ids: &[ServiceId]) -> Vec<ServiceStatus> {
         let cgroups = self.cgroups.as_ref();
         let usage = usage_of(&self.sup, ids, &self.sampler);
+        let measured = self.sampler.measured_at();
         let wall = self.clock.wall_start_ms;
         ids.iter()
             .filter_map(|id| self.sup.get(*id))
-            .map(|s| service_status(&self.sup, s, self.now(), wall, usage.get(&s.id), cgroups))
+            .map(|s| {
+                let usage = usage.get(&s.id).copied().zip(measured);
+                service_status(&self.sup, s, self.now(), wall, usage, cgroups)
+            })
             .collect()
     }
 

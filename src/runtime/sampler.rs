@@ -14,7 +14,9 @@
 //! a scrape that finds the figures older than [`REFRESH`] begins a sweep; a
 //! status request then waits for it at most [`STATUS_WAIT`] (on a small system
 //! the sweep is done by then and the figures are fresh; on a large one the
-//! reply comes with the previous sweep's), a scrape waits for it to finish.
+//! reply comes with the previous sweep's, unless those are older than
+//! [`STALE`] or there are none: then it waits for the end), a scrape waits
+//! for the end. Replies say when their figures were measured (`usage_at`).
 //!
 //! A figure belongs to one process group: a service that restarted since the
 //! sweep (another pgid) has none until the next.
@@ -28,10 +30,17 @@ use crate::machine::{Instant, ServiceId};
 use super::usage::{GroupScan, Usage, read_cgroup};
 
 /// A sweep is begun for a request that finds the figures older than this.
-pub const REFRESH: Duration = Duration::from_secs(1);
+/// Half of `tend top`'s interval, so that each of its requests begins a sweep
+/// and no two of its samples are the same sweep (that would show 0% CPU).
+pub const REFRESH: Duration = Duration::from_millis(500);
 
-/// How long a status request waits for a sweep it began, at most.
+/// How long a status request waits for a sweep it began, at most, when the
+/// figures it would otherwise get are younger than [`STALE`].
 pub const STATUS_WAIT: Duration = Duration::from_millis(25);
+
+/// Figures older than this are not worth showing: a status request that
+/// would get them waits for the whole sweep.
+pub const STALE: Duration = Duration::from_secs(10);
 
 /// `/proc` entries (or cgroup folders) read per loop turn: about 1.5 ms.
 pub const SLICE: usize = 64;
@@ -50,11 +59,14 @@ pub struct Sampler {
     proc_root: PathBuf,
     /// By service: the group measured and its use.
     figures: HashMap<ServiceId, (i32, Usage)>,
+    /// When the sweep of `figures` began and ended.
+    began_at: Option<Instant>,
     finished_at: Option<Instant>,
     sweep: Option<Sweep>,
 }
 
 struct Sweep {
+    began_at: Instant,
     /// Cgroup targets still to read.
     cgroups: Vec<Target>,
     /// The process groups of the /proc pass, and whose they are.
@@ -76,6 +88,7 @@ impl Sampler {
         Sampler {
             proc_root: proc_root.to_path_buf(),
             figures: HashMap::new(),
+            began_at: None,
             finished_at: None,
             sweep: None,
         }
@@ -91,13 +104,27 @@ impl Sampler {
         self.sweep.is_some()
     }
 
+    /// How old the figures are (`None`: there are none yet).
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.finished_at.map(|at| now.saturating_since(at))
+    }
+
+    /// When the figures were measured: the beginning of their sweep. Every
+    /// service is read at about the same point of each sweep, so the CPU
+    /// use between two sweeps is the growth over the time between their
+    /// beginnings (what `tend top` shows).
+    pub fn measured_at(&self) -> Option<Instant> {
+        self.began_at
+    }
+
     /// Begins a sweep of `targets` (every service that has a process), unless
     /// one is under way.
-    pub fn begin(&mut self, targets: impl IntoIterator<Item = Target>) {
+    pub fn begin(&mut self, targets: impl IntoIterator<Item = Target>, now: Instant) {
         if self.sweep.is_some() {
             return;
         }
         let mut sweep = Sweep {
+            began_at: now,
             cgroups: Vec::new(),
             groups: HashMap::new(),
             scan: None,
@@ -156,6 +183,7 @@ impl Sampler {
             }
         }
         self.figures = sweep.results;
+        self.began_at = Some(sweep.began_at);
         self.finished_at = Some(now);
         true
     }
@@ -216,7 +244,7 @@ mod tests {
             pgid,
             cgroup: None,
         };
-        sampler.begin([target(1, 100), target(2, 200)]);
+        sampler.begin([target(1, 100), target(2, 200)], at(1));
         let mut slices = 1;
         while !sampler.step(at(5)) {
             slices += 1;
@@ -224,12 +252,15 @@ mod tests {
         }
         assert!(slices >= 3, "{slices} slices");
         assert!(!sampler.is_sweeping());
+        assert_eq!(sampler.measured_at(), Some(at(1)), "when the sweep began");
+        assert_eq!(sampler.age(at(5)), Some(Duration::ZERO));
         let one = sampler.get(id(1), 100).expect("measured");
         assert_eq!(one.memory_bytes, SLICE as u64 * 2 * crate::sys::page_size());
         assert!(sampler.get(id(2), 200).is_some());
         assert_eq!(sampler.get(id(1), 101), None, "another group: not this run");
-        assert!(sampler.is_fresh(at(5)) && sampler.is_fresh(at(5 + 999)));
-        assert!(!sampler.is_fresh(at(5 + 1000)), "older than REFRESH");
+        let refresh = REFRESH.as_millis() as u64;
+        assert!(sampler.is_fresh(at(5)) && sampler.is_fresh(at(5 + refresh - 1)));
+        assert!(!sampler.is_fresh(at(5 + refresh)), "older than REFRESH");
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -241,19 +272,22 @@ mod tests {
         std::fs::write(cg.join("cpu.stat"), "usage_usec 1500000\n").expect("w");
         std::fs::write(cg.join("memory.current"), "4096\n").expect("w");
         let mut sampler = Sampler::with_proc(&root);
-        sampler.begin([
-            Target {
-                service: id(1),
-                pgid: 1,
-                cgroup: Some(cg.clone()),
-            },
-            Target {
-                service: id(2),
-                pgid: 300,
-                cgroup: Some(root.join("no-such-cgroup")),
-            },
-        ]);
-        sampler.begin([]); // one under way: not replaced
+        sampler.begin(
+            [
+                Target {
+                    service: id(1),
+                    pgid: 1,
+                    cgroup: Some(cg.clone()),
+                },
+                Target {
+                    service: id(2),
+                    pgid: 300,
+                    cgroup: Some(root.join("no-such-cgroup")),
+                },
+            ],
+            at(0),
+        );
+        sampler.begin([], at(0)); // one under way: not replaced
         while !sampler.step(at(1)) {}
         let from_files = sampler.get(id(1), 1).expect("cgroup files");
         assert_eq!(from_files.cpu_secs, 1.5);
@@ -265,11 +299,15 @@ mod tests {
     #[test]
     fn a_group_gone_has_no_figure_and_a_missing_proc_ends_the_sweep() {
         let mut sampler = Sampler::with_proc(Path::new("/no/such/proc"));
-        sampler.begin([Target {
-            service: id(1),
-            pgid: 5,
-            cgroup: None,
-        }]);
+        assert_eq!(sampler.age(at(0)), None, "no figures yet");
+        sampler.begin(
+            [Target {
+                service: id(1),
+                pgid: 5,
+                cgroup: None,
+            }],
+            at(0),
+        );
         assert!(sampler.step(at(0)), "nothing to read: done at once");
         assert_eq!(sampler.get(id(1), 5), None);
         assert!(sampler.is_fresh(at(0)));

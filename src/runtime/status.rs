@@ -17,14 +17,15 @@ use crate::protocol::{ProbeStatus, ServiceStatus, rfc3339_ms};
 
 /// The status of one service at `now`. `wall_start_ms`: the Unix time (ms) at
 /// which the core's clock read zero, to show its instants as wall-clock times.
-/// `usage`: its resource use, from [`usage_of`], when it has a process.
+/// `usage`: its resource use, from [`usage_of`], when it has a process, and
+/// when it was measured.
 /// `cgroups`: the service cgroups, when tend has them (SPEC §10).
 pub fn service_status(
     sup: &Supervisor,
     service: &Service,
     now: Instant,
     wall_start_ms: u64,
-    usage: Option<&Usage>,
+    usage: Option<(Usage, Instant)>,
     cgroups: Option<&Cgroups>,
 ) -> ServiceStatus {
     let wall = |at: Instant| rfc3339_ms(wall_start_ms + at.since_start().as_millis() as u64);
@@ -69,8 +70,9 @@ pub fn service_status(
             message: Some(p.message.clone()),
             failures_in_row: p.failures_in_row,
         }),
-        cpu_secs: usage.map(|u| round_ms(u.cpu_secs)),
-        memory_bytes: usage.map(|u| u.memory_bytes),
+        cpu_secs: usage.map(|(u, _)| round_ms(u.cpu_secs)),
+        memory_bytes: usage.map(|(u, _)| u.memory_bytes),
+        usage_at: usage.map(|(_, at)| wall(at)),
         cgroup: cgroups
             .and_then(|c| c.dir_of(service.name()))
             .map(|dir| dir.display().to_string()),

@@ -457,4 +457,5 @@ fn status_shows_the_cpu_and_memory_of_the_process_group() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(tend.service("b")["cpu_secs"], Value::Null);
     assert_eq!(tend.service("b")["memory_bytes"], Value::Null);
+    assert_eq!(tend.service("b")["usage_at"], Value::Null);
 }
