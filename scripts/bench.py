@@ -29,10 +29,13 @@ Workloads (N services each):
   isolation   tend only: restart latency with each namespace of `isolate`,
               with the scheduling settings, and with a known `sha256`, as a
               ratio to none of them (namespaces need root; bench_isolate.py)
+  scale       tend only: 1,000 and 10,000 services: startup, RSS, status of
+              all (server and CLI), shutdown (bench_scale.py)
 
     python3 scripts/bench.py --log-only      # just the log workloads
     python3 scripts/bench.py --probes-only   # just the probes workload
     python3 scripts/bench.py --isolate-only  # just the isolation workload
+    python3 scripts/bench.py --scale-only    # just the scale workload
 """
 
 import argparse
@@ -52,6 +55,7 @@ import time
 
 import bench_probes
 import bench_isolate  # after bench_probes, which needs this module complete first
+import bench_scale
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Every temporary folder of this run starts with this, so that the clean-up at
@@ -1144,13 +1148,16 @@ def main():
     ap.add_argument("--probes-only", action="store_true", help="run only the probes workload")
     ap.add_argument("--isolate-only", action="store_true",
                     help="run only the isolation workload")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="run only the scale workload (1,000 and 10,000 services)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench-results.json"))
     ap.add_argument("--svg", help="chart path (default: docs/bench.svg for a full run, "
                     "which README shows; bench-results.svg otherwise)")
     args = ap.parse_args()
     if args.svg is None:
         args.svg = os.path.join(ROOT, "docs", "bench.svg") \
-            if not (args.quick or args.smoke or args.log_only or args.isolate_only) \
+            if not (args.quick or args.smoke or args.log_only or args.isolate_only
+                    or args.scale_only) \
             else os.path.join(ROOT, "bench-results.svg")
 
     binary = os.path.abspath(args.tend) if args.tend else build_tend()
@@ -1172,6 +1179,8 @@ def main():
 
     plan["log_only"] = args.log_only
     plan["isolate_reps"] = 5 if args.smoke else 30 if args.quick else 100
+    plan["scale"] = (10, 50) if args.smoke else None if args.quick else (1000, 10000)
+    only_one = args.probes_only or args.isolate_only or args.scale_only
     TEND_LOG_VARIANTS[:] = tend_log_variants(binary)
     candidates = [
         ("tend", lambda d: Tend(d, binary)),
@@ -1193,26 +1202,34 @@ def main():
             print(f"note: {name} is not installed; skipped (scripts/install-peers.sh installs it)",
                   file=sys.stderr)
 
-    if args.probes_only or args.isolate_only:
+    if only_one:
         plan["log_mb"] = 0
     datadir = tempfile.mkdtemp(prefix=TMP + "data-", dir=log_base())
     data = os.path.join(datadir, "lines.txt")
     count = make_log_input(data, plan["log_mb"])
     cat_runs = [cat_ceiling(data, count) for _ in range(3)] if count else [1.0]
-    results, probes, isolation = {}, {}, {}
+    results, probes, isolation, scale = {}, {}, {}, {}
+    with_tend = any(name == "tend" for name, _ in chosen)
     t0 = time.monotonic()
     try:
         for idx, (name, make) in enumerate(chosen):
-            if not (args.probes_only or args.isolate_only):
+            if not only_one:
                 results[name] = run_one(name, make, plan, data, count, idx, cat_runs)
-        if not args.isolate_only:
+        if not (args.isolate_only or args.scale_only):
             probes = bench_probes.run(chosen, plan)
-        if any(name == "tend" for name, _ in chosen) and not (args.probes_only or args.log_only):
+        if with_tend and not (args.probes_only or args.log_only or args.scale_only):
             try:
                 isolation = bench_isolate.run(binary, plan["isolate_reps"])
             except Failed as e:
                 isolation = {"error": str(e)}
                 print(f"  tend: isolation failed: {e}", file=sys.stderr)
+        if with_tend and plan["scale"] and (args.scale_only or not only_one) \
+                and not args.log_only:
+            try:
+                scale = bench_scale.run(binary, plan["scale"], 1 if args.smoke else 7)
+            except Failed as e:
+                scale = {"error": str(e)}
+                print(f"  tend: scale failed: {e}", file=sys.stderr)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
         for base in {"/tmp", log_base()}:
@@ -1244,6 +1261,12 @@ def main():
         print(bench_isolate.table(isolation))
         print("(isolation: medians of samples taken round-robin across the variants; ratio = "
               "variant / off; the machine is shared, so treat small differences as noise)")
+    if scale and "error" not in scale:
+        print()
+        print(bench_scale.table(scale))
+        if any(r.get("output") == "null" for k, r in scale.items() if k != "goals"):
+            print("(scale: output null for both sizes: the hard RLIMIT_NOFILE cannot hold "
+                  "two pipes per service at the larger size)")
     through_cat = f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, " \
         if count else ""
     print(f"\n({meta['mode']} run, {meta['cpus']} CPUs, kernel {meta['kernel']}, "
@@ -1269,7 +1292,8 @@ def main():
     if not args.smoke:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results, "probes": probes,
-                       "isolation": isolation}, f, indent=2)
+                       "isolation": isolation,
+                       "scale": {str(k): v for k, v in scale.items()}}, f, indent=2)
         os.makedirs(os.path.dirname(args.svg), exist_ok=True)
         if results:
             svg(results, args.svg)
