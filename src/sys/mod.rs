@@ -19,6 +19,8 @@
 //! - [`spawn`]: the `clone`d child between clone and exec.
 //! - [`scan`]: the SSE2 newline scanner behind [`crate::lines`].
 //! - [`cgroup`]: cgroup2 checks, a signal to one process, inotify watches.
+//! - [`exec`]: `tend reexec`: the snapshot's memfd, close-on-exec flags, fd
+//!   kinds, adopting inherited fds, the monotonic clock, `execve`.
 //!
 //! Must not: decide anything. Callers own the policy; this layer only makes the
 //! calls and says what happened. It imports nothing of the crate but the plain
@@ -27,6 +29,7 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod exec;
 pub mod fd;
 pub mod process;
 pub mod rlimit;
