@@ -28,6 +28,8 @@
 //!   real servers: timeouts, restarts, killed probe commands, wakeups.
 //! - `notify`: `notify` and `fd` readiness, the watchdog, `MAINPID=`, strangers,
 //!   and tend's own sd_notify upward.
+//! - `reexec`: `tend reexec` and SIGUSR2: 50 services through 20 execs, a
+//!   binary that refuses, an exec that fails, exits and clients across it.
 
 mod support;
 
@@ -48,6 +50,7 @@ mod output;
 mod pid1;
 mod probes;
 mod protocol;
+mod reexec;
 mod shutdown;
 mod signals;
 mod socket_rules;

@@ -196,10 +196,10 @@ fn exec(snapshot: &Snapshot, file: std::fs::File) -> String {
     let e = execve(&cstring(exe), &argv, &env);
     restore(&cleared);
     let _ = crate::sys::signal::unblock_all();
-    fail(format!(
-        "exec {} failed ({e}); tend goes on as before",
+    format!(
+        "exec {} failed ({e}): not re-executing; tend goes on as before",
         exe.display()
-    ))
+    )
 }
 
 /// Close-on-exec again, as every fd of tend's is.
