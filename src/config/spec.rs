@@ -46,6 +46,7 @@ pub struct Config {
     pub control_socket: Option<PathBuf>,
     /// `shutdown_timeout`: upper bound of a whole shutdown before everything left
     /// is SIGKILLed.
+    #[serde(with = "nanos")]
     pub shutdown_timeout: Duration,
     /// `services_dir`: discover services from this folder (SPEC §6); resolved
     /// against the config file's folder.
@@ -142,10 +143,13 @@ pub struct ServiceSpec {
     /// `max_retries`: restarts allowed within `retry_window`.
     pub max_retries: u32,
     /// `retry_window`: the sliding window of `max_retries`.
+    #[serde(with = "nanos")]
     pub retry_window: Duration,
     /// `retry_delay`: backoff before the first restart in the window; doubles.
+    #[serde(with = "nanos")]
     pub retry_delay: Duration,
     /// `max_retry_delay`: the backoff cap (±10% jitter is the runtime's).
+    #[serde(with = "nanos")]
     pub max_retry_delay: Duration,
     /// `dependencies`: a bare name means condition `ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -157,13 +161,16 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,
     /// `timeout_start`: readiness must come within this.
+    #[serde(with = "nanos")]
     pub timeout_start: Duration,
     /// `min_uptime`: without readiness, `starting` until up this long; an exit
     /// before it is a failed start. Zero: running once spawned.
+    #[serde(with = "nanos")]
     pub min_uptime: Duration,
     /// `stop_signal`: first signal of a stop, sent to the process group.
     pub stop_signal: Signal,
     /// `timeout_stop`: then SIGKILL to the group (and `cgroup.kill`).
+    #[serde(with = "nanos")]
     pub timeout_stop: Duration,
     /// `output`: `log`, `inherit` or `null`.
     pub output: OutputMode,
@@ -430,7 +437,14 @@ pub enum IoClass {
 pub enum Readiness {
     /// sd_notify `READY=1`; `watchdog` (`WatchdogSec`): a missing `WATCHDOG=1`
     /// for that long is a liveness failure.
-    Notify { watchdog: Option<Duration> },
+    Notify {
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "nanos::option"
+        )]
+        watchdog: Option<Duration>,
+    },
     /// s6 style: a newline on this fd (3 to 1023) of the child.
     Fd { fd: i32 },
     /// An output line contains `pattern` (non-empty).
@@ -444,8 +458,10 @@ pub enum Readiness {
 pub struct Check {
     pub kind: CheckKind,
     /// Time between attempts: default 1s for readiness, 10s for liveness.
+    #[serde(with = "nanos")]
     pub interval: Duration,
     /// One attempt's limit: default the interval, at most 5s.
+    #[serde(with = "nanos")]
     pub timeout: Duration,
 }
 
@@ -544,5 +560,44 @@ mod level_filter {
         let name = String::deserialize(d)?;
         name.parse()
             .map_err(|_| serde::de::Error::custom(format!("not a log level: {name:?}")))
+    }
+}
+
+/// A `Duration` as its nanoseconds, one JSON number (the snapshot holds
+/// thousands; serde's own form is an object of two).
+pub(crate) mod nanos {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u128(d.as_nanos())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u128::deserialize(d).map(from_nanos)
+    }
+
+    /// The duration of `n` nanoseconds, `Duration::MAX` past it.
+    pub fn from_nanos(n: u128) -> Duration {
+        let secs = u64::try_from(n / 1_000_000_000).unwrap_or(u64::MAX);
+        Duration::new(secs, (n % 1_000_000_000) as u32)
+    }
+
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_some(&d.as_nanos()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<u128>::deserialize(d)?.map(super::from_nanos))
+        }
     }
 }

@@ -87,7 +87,14 @@ fn states(tend: &Tend) -> HashMap<String, (String, Option<i64>, u64)> {
         .map(|s| {
             let name = s["name"].as_str().unwrap_or("").to_string();
             let state = s["state"].as_str().unwrap_or("").to_string();
-            (name, (state, s["pid"].as_i64(), s["restarts"].as_u64().unwrap_or(99)))
+            (
+                name,
+                (
+                    state,
+                    s["pid"].as_i64(),
+                    s["restarts"].as_u64().unwrap_or(99),
+                ),
+            )
         })
         .collect()
 }
@@ -123,7 +130,11 @@ fn settled_fd_count(pid: i32) -> usize {
     poll_until("tend's fds hold still", PATIENCE, || {
         std::thread::sleep(std::time::Duration::from_millis(20));
         let now = fd_count(pid);
-        last = if now == last.0 { (now, last.1 + 1) } else { (now, 0) };
+        last = if now == last.0 {
+            (now, last.1 + 1)
+        } else {
+            (now, 0)
+        };
         (last.1 >= 3).then_some(now)
     })
 }
@@ -136,7 +147,11 @@ fn fds_of(pid: i32) -> Vec<String> {
         .flatten()
         .map(|e| {
             let target = fs::read_link(e.path()).unwrap_or_default();
-            format!("{} -> {}", e.file_name().to_string_lossy(), target.display())
+            format!(
+                "{} -> {}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            )
         })
         .collect();
     fds.sort();
@@ -154,7 +169,12 @@ fn counted(log: &str) -> Vec<u64> {
 fn assert_consecutive(numbers: &[u64], what: &str) {
     let first = numbers.first().copied().unwrap_or(0);
     for (i, n) in numbers.iter().enumerate() {
-        assert_eq!(*n, first + i as u64, "{what}: line {i} of {}", numbers.len());
+        assert_eq!(
+            *n,
+            first + i as u64,
+            "{what}: line {i} of {}",
+            numbers.len()
+        );
     }
 }
 
@@ -247,14 +267,19 @@ fn fifty_services_go_through_twenty_reexecs_unharmed() {
     let stopped = tend.wait_state("stubborn", "stopped");
     let since = |s: &Value| time_of(s["since"].as_str().unwrap_or(""));
     let took = since(&stopped) - since(&stopping);
-    assert!((5000..5500).contains(&took), "SIGKILL {took} ms after the stop");
+    assert!(
+        (5000..5500).contains(&took),
+        "SIGKILL {took} ms after the stop"
+    );
     let log = tend.log();
     let (stop_at, _) = line_with(&log, "stubborn: running -> stopping");
     let (kill_at, _) = line_with(&log, "stubborn: sending SIGKILL");
     let execs_between = log.lines().skip(stop_at).take(kill_at - stop_at);
     assert!(execs_between.filter(|l| l.contains("re-executed")).count() >= 1);
     // The oneshot completed, and some process in between saw it run.
-    tend.wait_until("the oneshot completed", |t| t.service("oneshot")["completed"] == true);
+    tend.wait_until("the oneshot completed", |t| {
+        t.service("oneshot")["completed"] == true
+    });
     let log = tend.log();
     let (started, _) = line_with(&log, "oneshot: pending -> starting");
     let (done, _) = line_with(&log, "oneshot: starting -> stopped");
@@ -272,8 +297,13 @@ fn fifty_services_go_through_twenty_reexecs_unharmed() {
     assert_eq!(ring.len(), 1000, "{out}");
     assert_consecutive(&ring, "tend logs");
     // The same control socket, no zombie, no fd gained over more execs.
-    assert_eq!(fs::metadata(&tend.socket).expect("socket").ino(), socket_inode);
-    poll_until("no zombie of tend", PATIENCE, || zombies_of(tend.pid()).is_empty());
+    assert_eq!(
+        fs::metadata(&tend.socket).expect("socket").ino(),
+        socket_inode
+    );
+    poll_until("no zombie of tend", PATIENCE, || {
+        zombies_of(tend.pid()).is_empty()
+    });
     let fds = settled_fd_count(tend.pid());
     for _ in 0..3 {
         reexec(&tend);
@@ -321,7 +351,8 @@ fn a_service_that_exits_during_the_exec_is_handled_by_the_new_process() {
     });
     assert_eq!(s["restarts"], 1, "{s}");
     assert!(
-        tend.log().contains("victim: running -> restarting: killed by SIGKILL"),
+        tend.log()
+            .contains("victim: running -> restarting: killed by SIGKILL"),
         "{}",
         tend.log()
     );
@@ -352,7 +383,9 @@ fn clients_waiting_across_the_exec_get_their_answers_and_lines() {
         .expect("logs -f");
     let _kill_follower = KillOnDrop(follower.id() as i32);
     let lines = PipeReader::new(follower.stdout.take().expect("stdout"));
-    poll_until("the follower gets lines", PATIENCE, || lines.text().lines().count() > 10);
+    poll_until("the follower gets lines", PATIENCE, || {
+        lines.text().lines().count() > 10
+    });
     let socket = tend.socket.clone();
     let stopper = std::thread::spawn(move || {
         Command::new(TEND)
@@ -364,19 +397,91 @@ fn clients_waiting_across_the_exec_get_their_answers_and_lines() {
     reexec(&tend);
     // The stop's answer comes from the tend that is there when it settles.
     let out = stopper.join().expect("thread").expect("tend stop");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(tend.state("slow"), "stopped");
     // The follower went on: every number, once, in order, across both execs.
     let at_exec = reexecs(&tend);
     assert_eq!(at_exec, 2);
-    poll_until("more lines after the execs", PATIENCE, || lines.text().lines().count() > 300);
+    poll_until("more lines after the execs", PATIENCE, || {
+        lines.text().lines().count() > 300
+    });
     let numbers: Vec<u64> = lines
         .take_lines()
         .iter()
         .filter_map(|l| l.rsplit_once(" | ").and_then(|(_, n)| n.parse().ok()))
         .collect();
     assert_consecutive(&numbers, "logs -f");
-    assert!(follower.try_wait().expect("try_wait").is_none(), "still following");
+    assert!(
+        follower.try_wait().expect("try_wait").is_none(),
+        "still following"
+    );
+}
+
+#[test]
+fn readiness_under_way_is_seen_by_the_new_process() {
+    let dir = TestDir::new("reexecready");
+    let exe = copy_tend(&dir);
+    let wait = |marker: &str| format!("while [ ! -e \"$DIR/{marker}\" ]; do sleep 0.01; done");
+    let fd = dir.script(
+        "fd",
+        &format!("{}\necho >&3\nexec sleep 100000", wait("go-fd")),
+    );
+    let log = dir.script(
+        "log",
+        &format!("{}\necho listening\nexec sleep 100000", wait("go-log")),
+    );
+    let mut services = vec![
+        json!({"name": "viafd", "command": [fd], "readiness": {"type": "fd", "fd": 3}}),
+        json!({"name": "vialog", "command": [log],
+            "readiness": {"type": "log", "pattern": "listening"}}),
+        json!({"name": "viaexec", "command": ["sleep", "100000"],
+            "readiness": {"type": "exec", "interval": "100ms",
+                "command": ["test", "-e", dir.join("go-exec").display().to_string()]}}),
+    ];
+    let python = Command::new("python3").arg("-c").arg("pass").status();
+    let notify = python.is_ok_and(|s| s.success());
+    if notify {
+        let code = format!(
+            "import os, socket, time\n\
+             while not os.path.exists('{}'): time.sleep(0.01)\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             time.sleep(100000)\n",
+            dir.join("go-notify").display()
+        );
+        services.push(
+            json!({"name": "vianotify", "command": ["python3", "-c", code],
+            "readiness": {"type": "notify"}}),
+        );
+    } else {
+        eprintln!("skipped notify readiness: python3 is not installed");
+    }
+    let tend = start(&dir, &exe, json!({"services": services}));
+    let names: Vec<String> = states(&tend).into_keys().collect();
+    tend.wait_until("all starting", |t| {
+        states(t).values().all(|s| s.0 == "starting")
+    });
+    // Let the exec check fail a few times first: its failures in a row and
+    // schedule go across too.
+    tend.wait_until("a failed readiness attempt", |t| {
+        t.service("viaexec")["probe"]["failures_in_row"].as_u64() > Some(1)
+    });
+    let before = states(&tend);
+    reexec(&tend);
+    reexec(&tend);
+    for marker in ["go-fd", "go-log", "go-exec", "go-notify"] {
+        fs::write(dir.join(marker), "").expect("marker");
+    }
+    for name in &names {
+        let s = tend.wait_state(name, "running");
+        assert_eq!(s["ready"], true, "{s}");
+        assert_eq!(s["pid"].as_i64(), before[name].1, "{name}");
+        assert_eq!(s["restarts"], 0, "{s}");
+    }
 }
 
 /// SIGKILLs one process (not a group) when dropped.
@@ -411,8 +516,14 @@ fn a_failed_exec_leaves_tend_as_it_was() {
     put_script(&exe, &vanishing);
     let (code, out, err) = tend.client(&["reexec"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains(&format!("exec {} failed", exe.display())), "{err}");
-    assert!(err.contains("not re-executing; tend goes on as before"), "{err}");
+    assert!(
+        err.contains(&format!("exec {} failed", exe.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("not re-executing; tend goes on as before"),
+        "{err}"
+    );
     // Nothing changed: the same service, fds, signal mask, and it still works.
     assert_eq!(tend.service_pid("s"), pid);
     let settled = poll_for(PATIENCE, || fd_count(tend.pid()) == fds);
@@ -424,7 +535,10 @@ fn a_failed_exec_leaves_tend_as_it_was() {
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
         .expect("SigBlk");
     let reserved: u64 = (32..libc::SIGRTMIN()).map(|s| 1u64 << (s - 1)).sum();
-    assert_eq!(blocked, reserved, "only libc's reserved signals stay blocked");
+    assert_eq!(
+        blocked, reserved,
+        "only libc's reserved signals stay blocked"
+    );
     let (code, _, _) = tend.client(&["restart", "s"]);
     assert_eq!(code, 0);
     assert_ne!(tend.service_pid("s"), pid);
@@ -448,7 +562,10 @@ fn no_reexec_during_a_shutdown() {
     tend.wait_state("slow", "stopping");
     let (code, out, err) = tend.client(&["reexec"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("tend is shutting down: not re-executing"), "{err}");
+    assert!(
+        err.contains("tend is shutting down: not re-executing"),
+        "{err}"
+    );
     assert_eq!(tend.wait_exit().code(), Some(0));
     assert_eq!(reexecs(&tend), 0);
 }

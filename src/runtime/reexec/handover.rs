@@ -73,12 +73,12 @@ impl Runtime {
             .iter()
             .map(|(service, io)| IoSnapshot {
                 service: *service,
-                pipes: io.pipes.iter().map(|t| t.0).collect(),
                 pattern: io.pattern.clone(),
                 log_lines: io.counters.log_lines,
                 probe_failures: io.counters.probe_failures,
                 ring: io.ring.snapshot(),
             })
+            .filter(|io| !io.is_empty())
             .collect();
         services.sort_unstable_by_key(|s| s.service);
         let requesters = &self.reexec.requesters;

@@ -324,7 +324,6 @@ fn build(
     let (upward_settings, _) = upward::Settings::from_env(&env, std::process::id());
     let upward = upward::Upward::new(upward_settings, clock.std_now);
     let mut pipe_map = HashMap::with_capacity(pipes.len());
-    let mut ready = VecDeque::with_capacity(pipes.len());
     for p in pipes {
         let token = Token(p.token);
         let mut receiver = Receiver::from(attempt!(claim(p.fd)));
@@ -336,20 +335,20 @@ fn build(
                     .register(&mut receiver, token, Interest::READABLE))
                 .map_err(|e| format!("cannot watch an output pipe: {e}"))
         );
-        let mut pipe = Pipe::resume(p.service, p.run, p.stream, receiver, &p.unfinished.0);
-        // Read each once: output may have come during the exec.
-        pipe.queued = true;
-        ready.push_back(token);
+        // Output that came during the exec needs no read here: registering
+        // an fd that is readable already queues its event (epoll_ctl(2) ADD
+        // polls it), so the first turn reads it, as it does an EOF.
+        let pipe = Pipe::resume(p.service, p.run, p.stream, receiver, &p.unfinished.0);
         pipe_map.insert(token, pipe);
     }
-    let mut io = HashMap::with_capacity(services.len());
+    let mut io: HashMap<_, ServiceIo> = HashMap::with_capacity(services.len());
     for s in services {
         let ring = attempt!(LogRing::restore(s.ring));
         io.insert(
             s.service,
             ServiceIo {
                 ring,
-                pipes: s.pipes.into_iter().map(Token).collect(),
+                pipes: VecDeque::new(),
                 pattern: s.pattern,
                 counters: Counters {
                     log_lines: s.log_lines,
@@ -357,6 +356,13 @@ fn build(
                 },
             },
         );
+    }
+    // Each service's pipes, oldest first: tokens are handed out in order.
+    let mut in_order: Vec<(Token, crate::machine::ServiceId)> =
+        pipe_map.iter().map(|(t, p)| (*t, p.service)).collect();
+    in_order.sort_unstable();
+    for (token, service) in in_order {
+        io.entry(service).or_default().pipes.push_back(token);
     }
     let children: HashMap<i32, Child> = children
         .into_iter()
@@ -390,7 +396,7 @@ fn build(
         spawner,
         launch,
         pipes: pipe_map,
-        ready,
+        ready: VecDeque::new(),
         io,
         control,
         metrics,

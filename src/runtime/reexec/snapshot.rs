@@ -107,20 +107,36 @@ pub struct PipeSnapshot {
     pub run: RunId,
     pub stream: Stream,
     /// What was read of a line not finished yet.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub unfinished: Bytes,
 }
 
-/// A service's I/O state besides its pipes' fds.
+fn is_empty(bytes: &Bytes) -> bool {
+    bytes.0.is_empty()
+}
+
+/// A service's I/O state besides its pipes (which name their service; its
+/// list of them is theirs in token order, the order they were opened in).
+/// Left out for a service that has nothing of it yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IoSnapshot {
     pub service: ServiceId,
-    /// Its output pipes' tokens, oldest first.
-    pub pipes: Vec<usize>,
     /// The `log` readiness pattern being watched for a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<(RunId, String)>,
     pub log_lines: [u64; 2],
     pub probe_failures: [u64; 2],
     pub ring: RingSnapshot,
+}
+
+impl IoSnapshot {
+    /// Whether there is nothing to hand over.
+    pub fn is_empty(&self) -> bool {
+        self.pattern.is_none()
+            && self.log_lines == [0; 2]
+            && self.probe_failures == [0; 2]
+            && self.ring.is_empty()
+    }
 }
 
 impl Snapshot {
@@ -140,8 +156,8 @@ impl Snapshot {
     }
 
     /// What the parts do not check themselves: the version, that the pipes'
-    /// tokens are distinct and below `next_token`, that the pipes a service
-    /// names exist, that an unfinished line is within its bound.
+    /// tokens are distinct and below `next_token`, that an unfinished line is
+    /// within its bound.
     pub fn check(&self) -> Result<(), String> {
         if self.version != VERSION {
             return Err(refusal(self.version));
@@ -150,13 +166,6 @@ impl Snapshot {
         for token in self.pipes.iter().map(|p| p.token) {
             if token == 0 || token >= self.next_token || !tokens.insert(token) {
                 return Err(format!("token {token} is used twice or out of range"));
-            }
-        }
-        for io in &self.services {
-            if let Some(t) = io.pipes.iter().find(|t| !tokens.contains(t)) {
-                return Err(format!(
-                    "a service names pipe {t}, which is not handed over"
-                ));
             }
         }
         if let Some(p) = self.pipes.iter().find(|p| p.unfinished.0.len() > MAX_LINE) {

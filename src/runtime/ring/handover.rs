@@ -21,6 +21,12 @@ pub struct RingSnapshot {
     lines: Vec<(u64, u64, u32, Stream)>,
 }
 
+impl RingSnapshot {
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
 impl LogRing {
     pub fn snapshot(&self) -> RingSnapshot {
         RingSnapshot {
