@@ -50,7 +50,8 @@ use crate::runtime::{Child, Clock, Pending, Runtime, ServiceIo, upward};
 use crate::sys;
 use crate::sys::exec::{adopt_inherited, fd_kind, monotonic};
 
-/// Largest snapshot read (a thousand services make a few MiB).
+/// Largest snapshot read (a thousand services make about 1 MiB, plus what
+/// their `tend logs` rings hold).
 const MAX_SNAPSHOT: u64 = 1 << 30;
 
 /// A snapshot read and checked, and the fds it lists, taken over.
@@ -120,12 +121,14 @@ impl Runtime {
     /// the snapshot's config's level and format; its unwritten output goes
     /// out first. On `Err` the log has been written out as far as it could.
     pub fn resume(resumed: Resumed, signals: Signals, mut log: LogSink) -> Result<Runtime, String> {
-        let Resumed { snapshot, mut fds } = resumed;
+        let Resumed {
+            mut snapshot,
+            mut fds,
+        } = resumed;
         // The log first: what the old process could not write yet is older
         // than anything this one says.
         log.configure(&snapshot.config);
-        let sink = snapshot.log.clone();
-        log.adopt(sink, true);
+        log.adopt(std::mem::take(&mut snapshot.log), true);
         match build(snapshot, &mut fds, signals, log) {
             Ok(runtime) => {
                 for (fd, _) in fds {
@@ -322,7 +325,11 @@ fn build(
     };
     let env = |name: &str| std::env::var_os(name);
     let (upward_settings, _) = upward::Settings::from_env(&env, std::process::id());
-    let upward = upward::Upward::new(upward_settings, clock.std_now);
+    // A watchdog ping at once: the old process's last one may be almost a
+    // period ago, and the exec must not make tend look hung.
+    let every = upward_settings.ping_every.unwrap_or_default();
+    let period_ago = clock.std_now.checked_sub(every).unwrap_or(clock.std_now);
+    let upward = upward::Upward::new(upward_settings, period_ago);
     let mut pipe_map = HashMap::with_capacity(pipes.len());
     for p in pipes {
         let token = Token(p.token);
