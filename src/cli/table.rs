@@ -234,7 +234,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "reexec",
         operands: Operands::None,
         options: &CLIENT,
-        summary: "replace tend by the binary at its path, keeping every service",
+        summary: "exec the binary at tend's path, keeping every service",
         help: "Exec the binary now at the path tend was started from (an upgraded tend, or\n\
                the same), handing over the whole state: every service keeps running with\n\
                its pid, output, restart count and backoff; no output line is lost. The\n\

@@ -2,12 +2,11 @@
 //! the event loop (the self-pipe pattern).
 //!
 //! SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGUSR2 (`tend reexec`) are acted on:
-//! each bumps a counter (an
-//! atomic, async-signal-safe) and then writes a byte to a socket pair whose read
-//! end sits in the mio poll. The loop drains the pipe first, then reads and
-//! clears the counters, so no signal that arrived before the drain is lost;
-//! signals of one kind coalesce (SIGCHLD too, which is why the reaper loops
-//! until nothing is left).
+//! each bumps a counter (an atomic, async-signal-safe) and then writes a byte
+//! to a socket pair whose read end sits in the mio poll. The loop drains the
+//! pipe first, then reads and clears the counters, so no signal that arrived
+//! before the drain is lost; signals of one kind coalesce (SIGCHLD too, which
+//! is why the reaper loops until nothing is left).
 //!
 //! Every other signal that would end tend (SPEC §5) is caught, noted with its
 //! sender and ignored: tend ends only by SIGTERM, SIGINT, `tend shutdown` (or
