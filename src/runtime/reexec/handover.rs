@@ -27,8 +27,11 @@ use crate::sys::exec::{block_signals, execve, memfd, monotonic, set_cloexec};
 impl Runtime {
     /// Hand everything over and exec tend's binary. Returns only when that
     /// could not be done, with why; everything is as it was then.
-    pub(super) fn exec_self(&mut self) -> Result<(), String> {
-        let exe = self.reexec.exe.clone()?;
+    pub(super) fn exec_self(&mut self) -> String {
+        let exe = match self.reexec.exe.clone() {
+            Ok(exe) => exe,
+            Err(why) => return format!("{why}: not re-executing"),
+        };
         debug_assert!(matches!(self.reexec.phase, Phase::Idle));
         info!(
             "re-executing {}: {} services keep running",
@@ -43,7 +46,7 @@ impl Runtime {
         };
         // Still here: the exec did not happen. The log takes its bytes back.
         self.log.adopt(snapshot.log, false);
-        Err(why)
+        why
     }
 
     /// The whole state as data (see `snapshot.rs`).

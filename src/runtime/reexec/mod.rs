@@ -215,9 +215,8 @@ impl Runtime {
         if self.sup.is_shutting_down() || self.exit.is_some() {
             return self.reexec_failed("tend began shutting down: not re-executing".into());
         }
-        if let Err(why) = self.exec_self() {
-            self.reexec_failed(why);
-        }
+        let why = self.exec_self();
+        self.reexec_failed(why);
     }
 
     /// Log why tend does not re-exec and tell whoever asked.
