@@ -23,6 +23,9 @@ Workloads (N services each):
               is), and with that file rotating every 10 MB
   metrics     tend only: GET /metrics with 1000 services up, sequential scrapes
               from connect to the server's close (median and p99)
+  reexec      tend only: `tend reexec` with 1000 services up, from the request
+              until the new process answers `status` (median and max; goal
+              50 ms); every service must keep its pid
   probes      N=100 and N=1000 services with an http liveness check every 1 s
               against one local server: CPU per 1000 checks, wakeups, RSS per
               probing service (tend and Horust; see bench_probes.py)
@@ -719,6 +722,68 @@ def metrics_latency(make, idx, n, scrapes):
             "cpu_ms_per_scrape": ticks * 1000 / os.sysconf("SC_CLK_TCK") / len(samples)}
 
 
+def control(path, request, timeout=30):
+    """One request on tend's control socket; the first reply line, parsed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(request) + "\n").encode())
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf.split(b"\n", 1)[0]) if buf.strip() else None
+
+
+def reexec_latency(make, idx, n, reps):
+    """tend with n services up: `reps` times `tend reexec`, each timed from
+    the request until the new process has answered it and then `status`."""
+    marker = str(960000 + idx)
+    sup = fresh(make, "rx")
+    sup.setup(sleepers(sup, n, marker))
+    path = os.path.join(sup.dir, "t.sock")
+    samples, answers = [], []
+
+    def pids():
+        reply = control(path, {"cmd": "status"})
+        if not reply or not reply.get("ok"):
+            raise Failed(f"status answered {reply}")
+        return {s["name"]: s["pid"] for s in reply["services"]}
+
+    try:
+        up(sup, n)
+        before = pids()
+        if len(before) != n or None in before.values():
+            raise Failed(f"{len(before)} services, not all with a pid")
+        # What `status` of n services costs by itself (it reads their CPU
+        # and memory from /proc), to tell it from the re-exec's share.
+        alone = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            pids()
+            alone.append(time.monotonic() - t0)
+        for _ in range(reps):
+            time.sleep(0.2)  # let the previous process settle
+            t0 = time.monotonic()
+            reply = control(path, {"cmd": "reexec"})
+            t1 = time.monotonic()
+            if not reply or not reply.get("ok"):
+                raise Failed(f"reexec answered {reply}")
+            now = pids()
+            samples.append(time.monotonic() - t0)
+            answers.append(t1 - t0)
+            if now != before:
+                raise Failed("a service changed its pid across the re-exec")
+    finally:
+        down(sup)
+    return {"median_ms": statistics.median(samples) * 1000, "max_ms": max(samples) * 1000,
+            "answer_median_ms": statistics.median(answers) * 1000,
+            "status_alone_ms": statistics.median(alone) * 1000,
+            "reexecs": len(samples), "services": n}
+
+
 def make_log_input(path, megabytes):
     """Lines of exactly LINE_BYTES bytes: a sequence number, padding, newline."""
     count = megabytes * 1_000_000 // LINE_BYTES
@@ -900,6 +965,8 @@ METRICS = [
     ("log_rotate_pct", "log, file rotating at 10M, % of cat", "%", False),
     ("scrape_med", "GET /metrics, median", "ms", True),
     ("scrape_p99", "GET /metrics, p99", "ms", True),
+    ("reexec_med", "tend reexec to status, median", "ms", True),
+    ("reexec_max", "tend reexec to status, max", "ms", True),
 ]
 
 
@@ -938,6 +1005,9 @@ def flatten(r):
     if "metrics" in r:
         out["scrape_med"] = r["metrics"]["median_ms"]
         out["scrape_p99"] = r["metrics"]["p99_ms"]
+    if "reexec" in r:
+        out["reexec_med"] = r["reexec"]["median_ms"]
+        out["reexec_max"] = r["reexec"]["max_ms"]
     return out
 
 
@@ -1132,6 +1202,9 @@ def run_one(sup_name, make, plan, data, count, idx, cat_runs):
     if sup_name == "tend" and plan.get("metrics_n"):
         attempt("metrics", lambda: metrics_latency(make, idx, plan["metrics_n"],
                                                    plan["metrics_scrapes"]))
+    if sup_name == "tend" and plan.get("reexec_n") and not plan.get("log_only"):
+        attempt("reexec", lambda: reexec_latency(make, idx, plan["reexec_n"],
+                                                 plan["reexec_reps"]))
     if errors:
         r["errors"] = errors
     return r
@@ -1165,17 +1238,17 @@ def main():
         plan = dict(footprint=[10], startup=[10], startup_reps=1, restart_reps=5, idle_s=1,
                     shutdown_n=10, shutdown_reps=1, log_mb=2, log_reps=1, smoke=True,
                     metrics_n=10, metrics_scrapes=20, probe_n=[10], probe_warmup=2.5,
-                    probe_window=2)
+                    probe_window=2, reexec_n=10, reexec_reps=3)
     elif args.quick:
         plan = dict(footprint=[100], startup=[100], startup_reps=2, restart_reps=15, idle_s=3,
                     shutdown_n=100, shutdown_reps=2, log_mb=50, log_reps=1, smoke=False,
                     metrics_n=1000, metrics_scrapes=100, probe_n=[100], probe_warmup=3,
-                    probe_window=5)
+                    probe_window=5, reexec_n=1000, reexec_reps=5)
     else:
         plan = dict(footprint=[100, 1000], startup=[100, 1000], startup_reps=5, restart_reps=100,
                     idle_s=10, shutdown_n=100, shutdown_reps=5, log_mb=200, log_reps=5,
                     smoke=False, metrics_n=1000, metrics_scrapes=200, probe_n=[100, 1000],
-                    probe_warmup=3, probe_window=15)
+                    probe_warmup=3, probe_window=15, reexec_n=1000, reexec_reps=20)
 
     plan["log_only"] = args.log_only
     plan["isolate_reps"] = 5 if args.smoke else 30 if args.quick else 100
@@ -1284,6 +1357,13 @@ def main():
         print(f"GET /metrics: {scrape['services']} services up, {scrape['bytes']} bytes per "
               f"scrape, {scrape['scrapes']} sequential scrapes, "
               f"{scrape['cpu_ms_per_scrape']:.1f} ms of tend's CPU each")
+    rx = results.get("tend", {}).get("reexec")
+    if rx:
+        print(f"tend reexec: {rx['services']} services up, {rx['reexecs']} re-execs, every pid "
+              f"kept; the new process answered the request {rx['answer_median_ms']:.0f} ms and "
+              f"`status` {rx['median_ms']:.0f} ms after it was sent (medians; max "
+              f"{rx['max_ms']:.0f} ms; goal: at most 50 ms); `status` alone takes "
+              f"{rx['status_alone_ms']:.0f} ms")
     goals = log_goals(results) if not args.smoke else []  # 2 MB measures start-up
     if goals:
         print("\nlog goals (ratios of times in this run; a shared machine is noisy):")

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod help;
+mod hidden;
 mod table;
 
 pub use help::{command_help, help, usage};
@@ -49,6 +50,15 @@ pub enum Command {
         file: PathBuf,
     },
     Version,
+    /// `tend reexec-check` (hidden): print the snapshot version this binary
+    /// reads (the old tend asks before it execs this one).
+    ReexecCheck,
+    /// `tend run -c FILE --resume FD` (hidden): go on from the state an old
+    /// tend handed over in the snapshot on `fd`.
+    Resume {
+        config: PathBuf,
+        fd: String,
+    },
 }
 
 /// The config file and whether the user named it (`-c` or `$TEND_CONFIG`): a
@@ -86,6 +96,7 @@ pub enum ClientAction {
     Shutdown {
         wait: bool,
     },
+    Reexec,
     Logs {
         /// Empty: every service.
         names: Vec<String>,
@@ -231,6 +242,9 @@ pub fn parse(
     args: Vec<OsString>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Command, UsageError> {
+    if let Some(command) = hidden::parse(&args) {
+        return Ok(command);
+    }
     let scan = scan(args)?;
     if scan.has(Flag::Version) {
         return Ok(Command::Version);

@@ -197,6 +197,7 @@ impl Client {
             ClientAction::Signal { name, signal } => self.simple(&Request::Signal { name, signal }),
             ClientAction::Reload => self.simple(&Request::Reload {}),
             ClientAction::Shutdown { wait } => self.shutdown(wait),
+            ClientAction::Reexec => self.simple(&Request::Reexec {}),
             ClientAction::Logs {
                 names,
                 lines,

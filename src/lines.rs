@@ -21,7 +21,7 @@ use std::borrow::Cow;
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Which of a service's output streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stream {
     Stdout,
     Stderr,
@@ -108,6 +108,20 @@ impl LineSplitter {
         }
         self.partial.extend_from_slice(bytes);
         self.emit_overlong_partial(emit);
+    }
+
+    /// The unfinished last line read so far (handed to the next tend image by
+    /// `tend reexec`, so that a line cut by the exec comes out whole).
+    pub fn unfinished(&self) -> &[u8] {
+        &self.partial
+    }
+
+    /// A splitter that goes on from `unfinished` (see [`Self::unfinished`]).
+    pub fn resume(unfinished: &[u8]) -> LineSplitter {
+        LineSplitter {
+            partial: unfinished.to_vec(),
+            ..LineSplitter::default()
+        }
     }
 
     /// At EOF: emit the last line if it had no newline.

@@ -38,6 +38,11 @@ fn main() {
             println!("tend {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        Ok(Command::ReexecCheck) => {
+            println!("{}", tend::runtime::reexec::check::answer_line());
+            0
+        }
+        Ok(Command::Resume { config: _, fd }) => resume(&fd),
         Err(e) => {
             eprintln!("tend: {e}\ntry 'tend --help'");
             2
@@ -82,6 +87,43 @@ fn run(path: &Path) -> i32 {
         Ok(runtime) => runtime.run(),
         Err(e) => {
             eprintln!("tend: {e}");
+            1
+        }
+    }
+}
+
+/// `tend run --resume FD`: go on from the state the tend that exec'ed this
+/// one handed over (SPEC §8). Its fds are taken over before anything else
+/// opens one; signals stay blocked (as the exec left them) until the
+/// handlers are in place.
+fn resume(fd: &str) -> i32 {
+    let resumed = match tend::runtime::reexec::load(fd) {
+        Ok(resumed) => resumed,
+        Err(e) => {
+            eprintln!("tend: cannot resume after re-exec: {e}");
+            return 1;
+        }
+    };
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("tend: unable to install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let config = resumed.config();
+    let log = LogSink::install(
+        logging::effective_level(config.log_level),
+        config.log_format,
+    );
+    // (The fds handed over are close-on-exec again: `load` did that.)
+    if !sys::is_pid1() {
+        let _ = sys::set_child_subreaper();
+    }
+    match Runtime::resume(resumed, signals, log) {
+        Ok(runtime) => runtime.run_resumed(),
+        Err(e) => {
+            eprintln!("tend: cannot resume after re-exec: {e}");
             1
         }
     }

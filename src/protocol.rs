@@ -5,6 +5,7 @@
 //! [`LogLine`] object per output line until the client disconnects (or, when the
 //! client falls too far behind, one last [`Reply`] with `ok: false` saying so).
 //! `shutdown` is answered at once, and the connection is closed when tend exits.
+//! `reexec` is answered by the tend that comes out of the exec.
 //!
 //! The protocol changes only compatibly: new fields are optional, old ones stay
 //! accepted (`logs` still takes `name`). A request with a field tend does not
@@ -62,6 +63,10 @@ pub enum Request {
     Reload {},
     /// Answered at once; the connection then stays open until tend has exited.
     Shutdown {},
+    /// Replace the running tend by the binary at its path, keeping every
+    /// service (SPEC §8). Answered by the new process once it has taken over
+    /// (`message` names it), or by the old one with why it did not.
+    Reexec {},
     /// Recent output lines of the named services (all when none is named),
     /// merged in the order tend read them; with `follow`, keep streaming.
     Logs {
@@ -363,6 +368,7 @@ mod tests {
             r#"{"cmd":"reload"}"#,
             r#"{"cmd":"shutdown"}"#,
             r#"{"cmd":"logs"}"#,
+            r#"{"cmd":"reexec"}"#,
         ];
         for line in valid {
             assert!(parse(line).is_ok(), "{line}");
@@ -389,6 +395,7 @@ mod tests {
             },
             Request::Reload {},
             Request::Shutdown {},
+            Request::Reexec {},
             Request::Logs {
                 names: vec!["a".into(), "b".into()],
                 name: None,

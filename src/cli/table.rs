@@ -243,6 +243,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         build: |p| p.client(ClientAction::Top),
     },
     CommandSpec {
+        name: "reexec",
+        operands: Operands::None,
+        options: &CLIENT,
+        summary: "exec the binary at tend's path, keeping every service",
+        help: "Exec the binary now at the path tend was started from (an upgraded tend, or\n\
+               the same), handing over the whole state: every service keeps running with\n\
+               its pid, output, restart count and backoff; no output line is lost. The\n\
+               answer comes from the new tend. If the new binary cannot take the state,\n\
+               tend goes on unchanged and this says why (exit 1). SIGUSR2 does the same.",
+        client: true,
+        build: |p| p.client(ClientAction::Reexec),
+    },
+    CommandSpec {
         name: "import",
         operands: Operands::Exact(&["FILE"]),
         options: &[],

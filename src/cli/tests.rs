@@ -108,6 +108,7 @@ fn client_commands() {
         }
     );
     assert_eq!(client(&["reload"]), ClientAction::Reload);
+    assert_eq!(client(&["reexec"]), ClientAction::Reexec);
     assert_eq!(client(&["shutdown"]), ClientAction::Shutdown { wait: true });
     assert_eq!(
         client(&["shutdown", "--no-wait"]),

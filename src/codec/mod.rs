@@ -6,6 +6,7 @@
 //! answers "need more", "done" or "error with a message", and never holds more
 //! than its stated bound of hostile input.
 //!
+//! - [`base64`]: RFC 4648 base64, for the bytes in `tend reexec`'s snapshot.
 //! - [`http1`]: HTTP/1.1 (RFC 9112) for the `http` probe (client) and the metrics
 //!   endpoint (server).
 //! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
@@ -18,6 +19,7 @@
 //! Must not: read the clock, touch an fd, panic on input, or allocate without a
 //! bound. Read a module's own `//!` first: it lists what it deliberately leaves out.
 
+pub mod base64;
 pub mod grpc;
 pub mod hpack;
 pub mod http1;

@@ -120,6 +120,11 @@ impl LogFile {
         self.layout = layout;
     }
 
+    /// Lines dropped and not reported in the file yet.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Whether writes go anywhere now (callers skip formatting when not).
     pub fn is_open(&self) -> bool {
         self.open.is_some()

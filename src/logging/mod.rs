@@ -31,6 +31,7 @@
 mod buffer;
 mod file;
 mod format;
+mod handover;
 mod own;
 mod queue;
 mod service_file;
@@ -49,6 +50,7 @@ use crate::lines::{Lines, Stream, find_newline};
 use buffer::LogBuf;
 use file::LogFile;
 use format::{ClockCache, Layout};
+pub use handover::SinkSnapshot;
 use own::Shared;
 use queue::{Entry, Queue};
 pub use service_file::FILE_BUF;
@@ -482,3 +484,6 @@ impl LogSink {
 #[cfg(test)]
 #[path = "tests_sink.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "tests_handover.rs"]
+mod tests_handover;

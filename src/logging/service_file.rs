@@ -98,6 +98,18 @@ impl ServiceFile {
         }
     }
 
+    /// Take the bytes not written yet (`tend reexec` hands them over).
+    pub fn take_unwritten(&mut self) -> Vec<u8> {
+        let bytes = self.buf.pending().to_vec();
+        self.buf.consume(bytes.len());
+        bytes
+    }
+
+    /// Bytes to write before the next ones (see [`Self::take_unwritten`]).
+    pub fn put_back(&mut self, bytes: &[u8]) {
+        self.buf.extend(bytes);
+    }
+
     /// Write what is waiting (all of it, unless the file is a full pipe).
     pub fn write(&mut self) {
         if !self.buf.is_empty() {

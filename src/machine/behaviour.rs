@@ -9,10 +9,12 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{self, Condition, Dependency, RestartPolicy, ServiceSpec, ServiceType, Signal};
 
 /// The decision-relevant part of a service definition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Behaviour {
     pub service_type: ServiceType,
     pub enabled: bool,
@@ -39,7 +41,7 @@ pub struct Behaviour {
 }
 
 /// How readiness is learnt, as far as the core is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Readiness {
     /// No check: ready once spawned (after `min_uptime`).
     None,
@@ -55,7 +57,7 @@ pub enum Readiness {
 
 /// A liveness check: attempts every `interval` while running; `failures` in a
 /// row restart the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Liveness {
     pub interval: Duration,
     pub failures: u32,

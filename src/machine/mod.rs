@@ -85,6 +85,7 @@ mod graph;
 pub mod policy;
 pub mod reload;
 pub mod service;
+pub mod snapshot;
 mod steps;
 pub mod time;
 pub mod transition;
@@ -99,6 +100,8 @@ mod tests_readiness;
 #[cfg(test)]
 mod tests_reload;
 #[cfg(test)]
+mod tests_snapshot;
+#[cfg(test)]
 pub(crate) mod tests_support;
 #[cfg(test)]
 mod tests_table;
@@ -107,12 +110,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 pub use action::{Action, Answer, Exit, Failure, Note, ProbeReport, Transition, Upward, Why};
 pub use behaviour::Behaviour;
 pub use deadlines::Deadlines;
 pub use event::{Command, Event, ExitStatus, Notice, Reload, Role, Sender};
 pub use reload::{Definition, ReloadPlan};
 pub use service::{Ended, Goal, Process, Service, State, StateName};
+pub use snapshot::CoreSnapshot;
 pub use time::Instant;
 pub use waiters::SETTLE_TIMEOUT;
 
@@ -122,7 +128,7 @@ use waiters::Waiter;
 
 /// A service's slot in the supervisor. Slots of removed services are reused;
 /// the generation tells a new occupant from the old one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceId {
     index: u32,
     generation: u32,
@@ -140,19 +146,19 @@ impl ServiceId {
 }
 
 /// One spawn of a service. Never reused, so events of an old run are recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RunId(pub u64);
 
 /// A process id (also the process group id of a service's main process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Pid(pub i32);
 
 /// A client request that gets an answer; the shell's numbering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestId(pub u64);
 
 /// Top-level settings the core decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub shutdown_timeout: Duration,
     pub exit_when_idle: bool,

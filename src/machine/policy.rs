@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::behaviour::Behaviour;
 use super::event::ExitStatus;
 use super::time::Instant;
@@ -18,7 +20,7 @@ pub const PROBE_GRID: Duration = Duration::from_millis(10);
 
 /// A small xorshift64* generator: jitter needs no cryptographic quality, and a
 /// fixed seed makes every backoff in a test exact.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -102,7 +104,7 @@ pub fn failure_code(exit: Option<ExitStatus>) -> i32 {
 }
 
 /// Restarts within the sliding `retry_window`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryBudget {
     recent: VecDeque<Instant>,
 }

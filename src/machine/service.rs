@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::action::{Exit, Failure, ProbeReport};
 use super::behaviour::Behaviour;
 use super::event::ExitStatus;
@@ -20,7 +22,7 @@ use crate::config::Condition;
 
 /// What the service should be doing, whatever it is doing now. Commands and
 /// reloads change the goal; the transition table moves the state towards it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Goal {
     /// Up: enabled in the config, or started by `tend start`/`restart`.
     Up,
@@ -41,7 +43,7 @@ impl Goal {
 
 /// A service's main process: its pid and its process group (the pid it was
 /// spawned as; `MAINPID=` may move the pid within the group).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub pid: Pid,
     pub pgid: Pid,
@@ -49,7 +51,7 @@ pub struct Process {
 
 /// The schedule of a check while it runs: when the next attempt is due (`None`
 /// while one is in flight) and how many failed in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checking {
     pub next_at: Option<Instant>,
     pub failures: u32,
@@ -58,7 +60,7 @@ pub struct Checking {
 }
 
 /// What a service is doing now (SPEC §3; `Spawning` shows as `starting`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     /// Waiting for its dependencies (or its goal says down and it is not up).
     Pending,
@@ -112,7 +114,7 @@ pub enum State {
 }
 
 /// Where a run was when its main process exited (what its exit means).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ended {
     Starting,
     Running,
@@ -131,7 +133,7 @@ impl Ended {
 }
 
 /// A state's name as SPEC §3 spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum StateName {
     Pending,
     Starting,
@@ -274,6 +276,7 @@ fn earliest<const N: usize>(times: [Option<Instant>; N]) -> Option<Instant> {
 }
 
 /// A service: what it is, where it should go, where it is, and its history.
+/// (`snapshot.rs` keeps a service as data for `tend reexec`.)
 #[derive(Debug, Clone)]
 pub struct Service {
     pub id: ServiceId,

@@ -67,6 +67,60 @@ impl Catalog {
         self.entries.values().map(|e| &e.spec)
     }
 
+    /// Each definition's name, revision and containment, and the next
+    /// revision to give (what `tend reexec` hands over with the config).
+    pub fn revisions(&self) -> (Vec<(String, u64, bool)>, u64) {
+        let mut entries: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(name, e)| (name.to_string(), e.revision, e.contained))
+            .collect();
+        entries.sort();
+        (entries, self.next_revision)
+    }
+
+    /// The catalog of the old process: the services of `config` (the one it
+    /// ran, not the file on disk) with the revisions it gave them.
+    pub fn restore(
+        config: &Config,
+        revisions: &[(String, u64, bool)],
+        next_revision: u64,
+    ) -> Result<Catalog, String> {
+        let by_name: HashMap<&str, (u64, bool)> = revisions
+            .iter()
+            .map(|(name, revision, contained)| (name.as_str(), (*revision, *contained)))
+            .collect();
+        let mut entries = HashMap::with_capacity(config.services.len());
+        for spec in &config.services {
+            let Some(&(revision, contained)) = by_name.get(spec.name.as_str()) else {
+                return Err(format!("service {} has no revision", spec.name));
+            };
+            let entry = Entry {
+                spec: Arc::new(spec.clone()),
+                contained,
+                revision,
+            };
+            entries.insert(Arc::from(spec.name.as_str()), entry);
+        }
+        if entries.len() != revisions.len() {
+            return Err("the revisions name services the config does not have".to_string());
+        }
+        Ok(Catalog {
+            entries,
+            next_revision,
+        })
+    }
+
+    /// The behaviour of `name`'s definition `revision`, if that is the one
+    /// the catalog has (`tend reexec` leaves such behaviours out of the
+    /// core's snapshot).
+    pub fn behaviour(&self, name: &str, revision: u64) -> Option<Behaviour> {
+        let entry = self.entries.get(name).filter(|e| e.revision == revision)?;
+        let mut behaviour = Behaviour::of(&entry.spec);
+        behaviour.contained = entry.contained;
+        Some(behaviour)
+    }
+
     /// The newest definition of `name`.
     pub fn spec(&self, name: &str) -> Option<&Arc<ServiceSpec>> {
         self.entries.get(name).map(|e| &e.spec)
@@ -94,6 +148,33 @@ mod tests {
         let fourth = catalog.update(&config(vec![spec("a"), spec("b")]), none);
         assert_eq!(fourth[1].revision, third[1].revision);
         assert!(catalog.spec("b").is_some() && catalog.spec("c").is_none());
+    }
+
+    #[test]
+    fn a_restored_catalog_gives_the_same_revisions() {
+        let mut catalog = Catalog::default();
+        let services = config(vec![spec("a"), spec("b")]);
+        catalog.update(&services, |name| name == "a");
+        let (revisions, next) = catalog.revisions();
+        let mut restored = Catalog::restore(&services, &revisions, next).expect("restore");
+        assert_eq!(restored.revisions(), (revisions.clone(), next));
+        for (name, revision, _) in &revisions {
+            let behaviour = restored.behaviour(name, *revision);
+            assert!(behaviour.is_some());
+            assert_eq!(behaviour, catalog.behaviour(name, *revision));
+            assert_eq!(restored.behaviour(name, revision + 100), None);
+        }
+        // A reload after the restore compares as the old catalog would have.
+        let mut b = spec("b");
+        b.command = vec!["/bin/true".into()];
+        let changed = config(vec![spec("a"), b]);
+        assert_eq!(
+            restored.update(&changed, |name| name == "a"),
+            catalog.update(&changed, |name| name == "a")
+        );
+        let fewer = config(vec![spec("a")]);
+        assert!(Catalog::restore(&fewer, &revisions, next).is_err());
+        assert!(Catalog::restore(&services, &revisions[..1], next).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@
 
 mod driver;
 mod families;
+mod handover;
 mod routes;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ use crate::codec::prometheus::CONTENT_TYPE;
 use crate::machine::{Deadlines, Instant, Role};
 
 pub use families::{View, render};
+pub use handover::MetricsSnapshot;
 pub use routes::{Route, refusal, route};
 
 /// Connections kept open at once; more are accepted and closed at once.

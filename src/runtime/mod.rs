@@ -18,7 +18,8 @@
 //! (`metrics.rs`) → the probes' timeouts → a few ms of `sha256` hashing
 //! for spawns that wait on it (`verify.rs`) → the core's deadlines → the other
 //! deadlines (servers, notify rejection counts, tend's own watchdog ping) →
-//! tend's `STATUS=` upward (`upward.rs`), if its counts changed. Pipes and
+//! tend's `STATUS=` upward (`upward.rs`), if its counts changed → a re-exec
+//! whose check passed (`reexec/`), as the turn's very last step. Pipes and
 //! sockets are edge-triggered, so one with data left (read budget spent, or the
 //! log congested) stays on its `ready` list.
 //!
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod probes;
+pub mod reexec;
 pub mod render;
 pub mod ring;
 pub mod sampler;
@@ -213,6 +215,11 @@ pub struct Runtime {
     upward: upward::Upward,
     /// Checksums of services' programs: known digests, hashes under way.
     verify: verify::Verifier<ServiceId>,
+    /// `RLIMIT_NOFILE` as tend found it (services get it back), as (soft,
+    /// hard); a re-exec hands it on, since the new image finds it raised.
+    nofile: Option<(u64, u64)>,
+    /// `tend reexec`: tend's binary, and a re-exec under way.
+    reexec: reexec::ReExec,
 }
 
 impl Runtime {
@@ -251,6 +258,7 @@ impl Runtime {
                 .register(&mut SourceFd(&fd), log_token, Interest::WRITABLE);
         }
         let nofile = sys::raise_nofile();
+        let nofile_pair = nofile.map(|r| (r.rlim_cur, r.rlim_max));
         let spawner =
             spawn::Spawner::new(nofile).map_err(|e| RunError::Setup("prepare spawning", e))?;
         let probes = Probes::new(nofile).map_err(|e| RunError::Setup("prepare probes", e))?;
@@ -324,6 +332,8 @@ impl Runtime {
             readiness: ReadinessPipes::default(),
             upward,
             verify: verify::Verifier::default(),
+            nofile: nofile_pair,
+            reexec: reexec::ReExec::new(),
         })
     }
 
@@ -360,6 +370,11 @@ impl Runtime {
         let actions = self.sup.start(self.now());
         self.execute(actions);
         self.report_upward();
+        self.serve()
+    }
+
+    /// The loop, until the core orders the exit (or tend re-executes).
+    fn serve(mut self) -> i32 {
         let mut events = Events::with_capacity(256);
         while self.exit.is_none() {
             self.log.flush();
@@ -393,7 +408,9 @@ impl Runtime {
             self.sample();
             self.notify.handle_deadlines(self.clock.std_now);
             self.upward.handle_deadlines(self.clock.std_now);
+            self.reexec_deadlines();
             self.report_upward();
+            self.reexec_if_due();
         }
         let code = self.exit.unwrap_or(0);
         self.finish(code)
@@ -440,6 +457,7 @@ impl Runtime {
             self.log.poll_deadline(),
             self.notify.poll_deadline(),
             self.upward.poll_deadline(),
+            self.reexec.poll_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -515,6 +533,9 @@ impl Runtime {
         for _ in 0..arrived.terminate.min(2) {
             self.feed(Event::Terminate);
         }
+        if arrived.reexec {
+            self.request_reexec(None);
+        }
         if arrived.hangup {
             // Log files first (logrotate renamed them), so that what the
             // reload says lands in the new ones.
@@ -547,6 +568,7 @@ impl Runtime {
                 }
                 // A probe command: its result (if still wanted) goes to the core.
                 None if self.probes.exited(pid, status) => self.feed_probe_results(),
+                None if self.reexec_exited(pid, status) => {}
                 None => debug!("reaped orphan {pid} ({})", render::Status(status)),
             }
             // waitid just said it exited; never spin if the kernel disagrees.

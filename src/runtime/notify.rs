@@ -45,6 +45,9 @@ use crate::config::Readiness;
 use crate::machine::{Event, Notice, Pid, Sender, ServiceId};
 use crate::sys;
 
+mod handover;
+pub use handover::NotifySnapshot;
+
 /// Datagrams read from one socket per turn before the others get theirs.
 pub const DATAGRAMS_PER_TURN: usize = 64;
 

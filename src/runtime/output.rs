@@ -49,6 +49,26 @@ impl Pipe {
         }
     }
 
+    /// A pipe handed over by `tend reexec`, with the unfinished line the old
+    /// process had read from it.
+    pub fn resume(
+        service: ServiceId,
+        run: RunId,
+        stream: Stream,
+        receiver: Receiver,
+        unfinished: &[u8],
+    ) -> Pipe {
+        Pipe {
+            splitter: LineSplitter::resume(unfinished),
+            ..Pipe::new(service, run, stream, receiver)
+        }
+    }
+
+    /// The unfinished last line read so far (for `tend reexec`).
+    pub fn unfinished(&self) -> &[u8] {
+        self.splitter.unfinished()
+    }
+
     /// Read at most `budget` bytes (in `scratch`-sized reads), emitting lines.
     pub fn read(
         &mut self,

@@ -22,6 +22,9 @@ use mio::{Interest, Registry, Token};
 use super::tokens::Tokens;
 use crate::machine::{Event, RunId, ServiceId};
 
+mod handover;
+pub use handover::ReadinessSnapshot;
+
 /// Bytes read from one pipe per turn before others get theirs.
 pub const READ_BUDGET: usize = 64 * 1024;
 

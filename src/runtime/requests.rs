@@ -123,6 +123,10 @@ impl Runtime {
                 self.reload(Some((id, client)));
                 return None;
             }
+            Request::Reexec {} => {
+                self.request_reexec(Some(client)); // answered by the new process
+                return None;
+            }
             Request::Shutdown {} => {
                 if let Some(control) = &mut self.control {
                     control.hold_until_exit(client); // closed when tend exits

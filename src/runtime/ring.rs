@@ -20,6 +20,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::output::{Lines, Stream};
 use crate::protocol::{LogLine, rfc3339_ms};
 
+mod handover;
+pub use handover::RingSnapshot;
+
 /// Lines kept per service.
 pub const RING_LINES: usize = 1000;
 /// Bytes kept per service (a few long lines must not hold megabytes).
@@ -37,6 +40,16 @@ pub const LINE_OVERHEAD: usize = 128;
 pub struct LineCounter(u64);
 
 impl LineCounter {
+    /// The counter's next number (`tend reexec` hands it over), and one that
+    /// goes on from it.
+    pub fn next(self) -> u64 {
+        self.0
+    }
+
+    pub fn starting_at(next: u64) -> LineCounter {
+        LineCounter(next)
+    }
+
     /// Numbers for `n` lines read together: the first of `n` consecutive ones.
     pub fn take(&mut self, n: usize) -> u64 {
         let first = self.0;

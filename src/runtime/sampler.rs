@@ -54,6 +54,15 @@ pub struct Target {
     pub cgroup: Option<PathBuf>,
 }
 
+/// The last sweep's figures as `tend reexec` hands them over.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Figures {
+    /// (service, process group, CPU seconds, memory bytes).
+    pub figures: Vec<(ServiceId, i32, f64, u64)>,
+    pub began_at: Instant,
+    pub finished_at: Instant,
+}
+
 /// The figures of the last sweep and the sweep under way, if any.
 pub struct Sampler {
     proc_root: PathBuf,
@@ -188,6 +197,41 @@ impl Sampler {
         true
     }
 
+    /// The figures of the last finished sweep, for a re-exec (`None`: none yet).
+    pub fn handover(&self) -> Option<Figures> {
+        let figures = self
+            .figures
+            .iter()
+            .map(|(&id, &(pgid, u))| (id, pgid, u.cpu_secs, u.memory_bytes))
+            .collect();
+        Some(Figures {
+            figures,
+            began_at: self.began_at?,
+            finished_at: self.finished_at?,
+        })
+    }
+
+    /// A sampler with the figures the old process handed over.
+    pub fn adopt(figures: Option<Figures>) -> Sampler {
+        let mut sampler = Sampler::default();
+        if let Some(f) = figures {
+            sampler.figures = f
+                .figures
+                .into_iter()
+                .map(|(id, pgid, cpu_secs, memory_bytes)| {
+                    let usage = Usage {
+                        cpu_secs,
+                        memory_bytes,
+                    };
+                    (id, (pgid, usage))
+                })
+                .collect();
+            sampler.began_at = Some(f.began_at);
+            sampler.finished_at = Some(f.finished_at);
+        }
+        sampler
+    }
+
     /// The last figures of `service`, if its process group is still `pgid`.
     pub fn get(&self, service: ServiceId, pgid: i32) -> Option<Usage> {
         match self.figures.get(&service) {
@@ -261,6 +305,28 @@ mod tests {
         let refresh = REFRESH.as_millis() as u64;
         assert!(sampler.is_fresh(at(5)) && sampler.is_fresh(at(5 + refresh - 1)));
         assert!(!sampler.is_fresh(at(5 + refresh)), "older than REFRESH");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn figures_survive_a_handover() {
+        let root = fake_proc("handover", &[(400, 400, 30, 3)]);
+        let mut sampler = Sampler::with_proc(&root);
+        assert_eq!(sampler.handover(), None, "nothing measured yet");
+        let target = Target {
+            service: id(4),
+            pgid: 400,
+            cgroup: None,
+        };
+        sampler.begin([target], at(10));
+        while !sampler.step(at(12)) {}
+        let text = serde_json::to_string(&sampler.handover()).expect("json");
+        let back: Option<Figures> = serde_json::from_str(&text).expect("parsed");
+        let adopted = Sampler::adopt(back);
+        assert_eq!(adopted.get(id(4), 400), sampler.get(id(4), 400));
+        assert!(adopted.get(id(4), 400).is_some());
+        assert_eq!(adopted.measured_at(), Some(at(10)));
+        assert_eq!(adopted.age(at(12)), Some(Duration::ZERO));
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -1,12 +1,12 @@
 //! Signals: which ones tend acts on, which it ignores, and their delivery into
 //! the event loop (the self-pipe pattern).
 //!
-//! SIGCHLD, SIGTERM, SIGINT and SIGHUP are acted on: each bumps a counter (an
-//! atomic, async-signal-safe) and then writes a byte to a socket pair whose read
-//! end sits in the mio poll. The loop drains the pipe first, then reads and
-//! clears the counters, so no signal that arrived before the drain is lost;
-//! signals of one kind coalesce (SIGCHLD too, which is why the reaper loops
-//! until nothing is left).
+//! SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGUSR2 (`tend reexec`) are acted on:
+//! each bumps a counter (an atomic, async-signal-safe) and then writes a byte
+//! to a socket pair whose read end sits in the mio poll. The loop drains the
+//! pipe first, then reads and clears the counters, so no signal that arrived
+//! before the drain is lost; signals of one kind coalesce (SIGCHLD too, which
+//! is why the reaper loops until nothing is left).
 //!
 //! Every other signal that would end tend (SPEC §5) is caught, noted with its
 //! sender and ignored: tend ends only by SIGTERM, SIGINT, `tend shutdown` (or
@@ -35,13 +35,18 @@ use crate::config::Signal;
 use crate::sys::signal::{self as sys_signal, Caught};
 
 /// The signals tend acts on, in counter order.
-const HANDLED: [libc::c_int; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+const HANDLED: [libc::c_int; 5] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR2,
+];
 
 /// The standard signals whose default action would end tend and that it
 /// catches and ignores (besides the real-time ones and the faults).
-const IGNORED: [libc::c_int; 14] = [
+const IGNORED: [libc::c_int; 13] = [
     libc::SIGUSR1,
-    libc::SIGUSR2,
     libc::SIGQUIT,
     libc::SIGALRM,
     libc::SIGPIPE,
@@ -73,12 +78,14 @@ pub struct Arrived {
     /// SIGTERM and SIGINT, counted (the second one means "kill now").
     pub terminate: usize,
     pub hangup: bool,
+    /// SIGUSR2: re-exec (SPEC §5, §8).
+    pub reexec: bool,
 }
 
 /// The installed handlers and the read end of their pipe.
 pub struct Signals {
     receiver: UnixStream,
-    counts: [Arc<AtomicUsize>; 4],
+    counts: [Arc<AtomicUsize>; 5],
     /// Ignored signals already logged once (by number).
     logged: [bool; 65],
 }
@@ -91,7 +98,7 @@ impl Signals {
         let (receiver, sender) = std::os::unix::net::UnixStream::pair()?;
         receiver.set_nonblocking(true)?;
         let receiver = UnixStream::from_std(receiver);
-        let counts: [Arc<AtomicUsize>; 4] = Default::default();
+        let counts: [Arc<AtomicUsize>; 5] = Default::default();
         for (signal, count) in HANDLED.into_iter().zip(&counts) {
             sys_signal::count_signal(signal, Arc::clone(count))?;
             signal_hook::low_level::pipe::register(signal, sender.try_clone()?)?;
@@ -135,6 +142,7 @@ impl Signals {
             child: take(0) > 0,
             terminate: take(1) + take(2),
             hangup: take(3) > 0,
+            reexec: take(4) > 0,
         }
     }
 
@@ -155,13 +163,8 @@ impl Signals {
             .get_mut(caught.signal as usize)
             .is_some_and(|seen| !std::mem::replace(seen, true));
         if first {
-            let note = if caught.signal == libc::SIGUSR2 {
-                " (re-exec is not implemented yet)"
-            } else {
-                ""
-            };
             warn!(
-                "ignoring {name} {from}{times}{note}; tend ends only by SIGTERM, SIGINT, tend shutdown or SIGKILL"
+                "ignoring {name} {from}{times}; tend ends only by SIGTERM, SIGINT, tend shutdown or SIGKILL"
             );
         } else {
             debug!("ignoring {name} {from}{times} again");

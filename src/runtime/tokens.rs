@@ -19,6 +19,17 @@ impl Default for Tokens {
 }
 
 impl Tokens {
+    /// Tokens from `next` on: after `tend reexec`, the sources handed over
+    /// keep their tokens, and new ones must not collide with them.
+    pub fn starting_at(next: usize) -> Tokens {
+        Tokens { next: next.max(1) }
+    }
+
+    /// The token the next call to [`Tokens::next`] gives.
+    pub fn peek(&self) -> usize {
+        self.next
+    }
+
     /// A token never handed out before. (Not an `Iterator`: it never ends.)
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Token {

@@ -20,6 +20,8 @@
 //! - [`scan`]: the SSE2 newline scanner behind [`crate::lines`].
 //! - [`cgroup`]: cgroup2 checks, a signal to one process, inotify watches.
 //! - [`term`]: `tend top`'s terminal in non-canonical mode, restored on drop.
+//! - [`exec`]: `tend reexec`: the snapshot's memfd, close-on-exec flags, fd
+//!   kinds, adopting inherited fds, the monotonic clock, `execve`.
 //!
 //! Must not: decide anything. Callers own the policy; this layer only makes the
 //! calls and says what happened. It imports nothing of the crate but the plain
@@ -28,6 +30,7 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod exec;
 pub mod fd;
 pub mod process;
 pub mod rlimit;

@@ -434,3 +434,41 @@ fn after_a_sigkill_of_tend_the_next_one_kills_what_was_left_in_the_cgroup() {
         "{log}"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_reexec_takes_the_cgroups_over_without_killing_anything() {
+    let Some(cg) = Cgroup::new() else { return };
+    let dir = TestDir::new("cg-reexec");
+    let svc = escaper(&dir, None);
+    let tend = Tend::start(
+        &dir,
+        json!({"cgroup": cg.path(), "services": [{"name": "d", "command": [svc]}]}),
+    );
+    let status = tend.wait_state("d", "running");
+    let main = status["pid"].as_i64().expect("pid");
+    let daemon = pid_in(&dir, &format!("daemon.{main}"));
+    let group = cg.join("tend-d");
+    poll_until("daemon in the cgroup", PATIENCE, || {
+        procs(&group).contains(&daemon)
+    });
+    let (code, out, err) = tend.client(&["reexec"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Nothing was taken for a leftover: the service and its daemon live on.
+    let s = tend.service("d");
+    assert_eq!(
+        (s["pid"].as_i64(), &s["cgroup"]),
+        (Some(main), &status["cgroup"])
+    );
+    assert!(!is_dead(daemon));
+    assert!(
+        !tend.log().contains("already held processes"),
+        "{}",
+        tend.log()
+    );
+    // The new process still stops it whole.
+    let (code, out, err) = tend.client(&["stop", "d"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(is_dead(daemon), "daemon {daemon} survived\n{}", tend.log());
+    assert!(procs(&group).is_empty());
+}

@@ -30,6 +30,8 @@
 //!   and tend's own sd_notify upward.
 //! - `isolation`: namespaces (root only), scheduling settings, `sha256` checks
 //!   (a 200 MB hash without stalling status), and `tend top`.
+//! - `reexec`: `tend reexec` and SIGUSR2: 50 services through 20 execs, a
+//!   binary that refuses, an exec that fails, exits and clients across it.
 
 mod support;
 
@@ -51,6 +53,7 @@ mod output;
 mod pid1;
 mod probes;
 mod protocol;
+mod reexec;
 mod shutdown;
 mod signals;
 mod socket_rules;

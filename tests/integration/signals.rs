@@ -1,6 +1,7 @@
 //! Signals never end tend but by SIGTERM, SIGINT, `tend shutdown` or SIGKILL
 //! (SPEC §5): every other signal that would end a process is ignored and logged
-//! once, and what tend's parent blocked or ignored cannot blind it.
+//! once (SIGUSR2 re-executes tend: `reexec.rs`), and what tend's parent blocked
+//! or ignored cannot blind it.
 
 use std::os::unix::process::CommandExt;
 
@@ -10,9 +11,8 @@ use crate::support::*;
 
 /// The standard signals tend must survive, with their names (the fault signals
 /// among them: sent with kill, they are not faults).
-const STANDARD: [(i32, &str); 19] = [
+const STANDARD: [(i32, &str); 18] = [
     (libc::SIGUSR1, "SIGUSR1"),
-    (libc::SIGUSR2, "SIGUSR2"),
     (libc::SIGQUIT, "SIGQUIT"),
     (libc::SIGALRM, "SIGALRM"),
     (libc::SIGPIPE, "SIGPIPE"),
@@ -72,12 +72,9 @@ fn every_other_signal_is_ignored_and_logged_once() {
     let service_pid = tend.service_pid("s");
     let me = std::process::id();
     let signals = every_signal();
-    // The warning, once: `...from pid N; tend ends only by...` (SIGUSR2 has a
-    // note before the `;`); the debug line for repeats ends in `again`.
-    let first = |name: &str| {
-        let end = if name == "SIGUSR2" { " (re-exec" } else { ";" };
-        format!("ignoring {name} from pid {me}{end}")
-    };
+    // The warning, once: `...from pid N; tend ends only by...`; the debug
+    // line for repeats ends in `again`.
+    let first = |name: &str| format!("ignoring {name} from pid {me};");
     let again = |name: &str| format!("ignoring {name} from pid {me} again");
 
     // A burst of all of them at once.
@@ -96,11 +93,7 @@ fn every_other_signal_is_ignored_and_logged_once() {
     for (_, name) in &signals {
         assert_eq!(log.matches(&first(name)).count(), 1, "{name}\n{log}");
     }
-    let usr2 = format!(
-        "ignoring SIGUSR2 from pid {me} (re-exec is not implemented yet); \
-         tend ends only by SIGTERM, SIGINT, tend shutdown or SIGKILL"
-    );
-    assert!(log.contains(&usr2), "{log}");
+    assert!(!log.contains("ignoring SIGUSR2"), "{log}");
     // tend and its service kept running, and tend still answers.
     let (code, out, _) = tend.client(&["status"]);
     assert_eq!(code, 0, "{out}");

@@ -263,10 +263,21 @@ impl Tend {
         config: &Path,
         customize: impl FnOnce(&mut Command),
     ) -> Tend {
+        Tend::start_binary(dir, Path::new(TEND), config, customize)
+    }
+
+    /// Start `binary` (a copy of tend, say: `tend reexec` execs the path tend
+    /// was started from) on an existing config file.
+    pub fn start_binary(
+        dir: &TestDir,
+        binary: &Path,
+        config: &Path,
+        customize: impl FnOnce(&mut Command),
+    ) -> Tend {
         let log_path = dir.join("tend.log");
         let log = fs::File::create(&log_path).expect("log file");
         let log2 = log.try_clone().expect("clone log");
-        let mut command = Command::new(TEND);
+        let mut command = Command::new(binary);
         command
             .args(["run", "-c"])
             .arg(config)

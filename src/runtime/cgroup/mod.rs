@@ -24,6 +24,7 @@
 //! Read first: [`Cgroups::setup`], then `drain.rs`.
 
 mod drain;
+mod handover;
 pub mod parse;
 pub mod setup;
 
@@ -44,6 +45,7 @@ use super::tokens::Tokens;
 use crate::config::{CgroupLimits, CgroupSetting, ServiceSpec};
 use crate::machine::{RunId, ServiceId};
 use drain::{Drains, Killer};
+pub use handover::CgroupsSnapshot;
 pub use setup::{Controller, check};
 
 /// The cgroup tend moves itself into when the `cgroup` folder is its own.

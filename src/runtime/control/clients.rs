@@ -65,6 +65,27 @@ impl Client {
         }
     }
 
+    /// A client handed over by `tend reexec`: its phase and the bytes it has
+    /// not taken yet, the first `reply_left` of them reply bytes.
+    pub fn resume(stream: UnixStream, phase: Phase, output: Vec<u8>, reply_left: usize) -> Client {
+        let reply_left = reply_left.min(output.len());
+        Client {
+            output,
+            reply_left,
+            phase,
+            ..Client::new(stream)
+        }
+    }
+
+    /// The bytes not written yet, and how many of the first are reply bytes
+    /// (see [`Self::resume`]).
+    pub fn unwritten(&self) -> (&[u8], usize) {
+        (
+            self.output.get(self.written..).unwrap_or(&[]),
+            self.reply_left,
+        )
+    }
+
     /// Read what the client sent (kept only while its request is incomplete).
     /// Returns whether it closed its side.
     pub fn read_input(&mut self) -> bool {
@@ -226,6 +247,12 @@ impl Followers {
             }
             None => {}
         }
+    }
+
+    /// What `token` follows: `Some(None)` every service, `Some(Some(names))`
+    /// these; `None` when it is no follower.
+    pub fn selection(&self, token: Token) -> Option<Option<Vec<String>>> {
+        self.names.get(&token).cloned()
     }
 
     /// The followers of `service`'s output.

@@ -22,6 +22,7 @@
 //! Must not: interpret requests; `runtime::requests` answers them.
 
 mod clients;
+mod handover;
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,7 @@ use super::output::{Lines, Stream};
 use super::tokens::Tokens;
 use crate::protocol::{MAX_REQUEST_BYTES, Reply, Request};
 use clients::{Client, Followers, Phase, Totals};
+pub use handover::ControlSnapshot;
 pub use socket::ControlError;
 
 /// A client connection, named by its token.

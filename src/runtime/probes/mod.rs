@@ -418,6 +418,14 @@ impl Probes {
         self.failures.iter().map(|(key, n)| (*key, *n))
     }
 
+    /// The pids of the probe commands in flight (`tend reexec`: the new
+    /// process kills their groups, as their attempts are abandoned).
+    pub fn command_pids(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self.by_pid.keys().copied().collect();
+        pids.sort_unstable();
+        pids
+    }
+
     /// At exit: kill every probe command still running.
     pub fn abandon_all(&mut self) {
         let ids: Vec<AttemptId> = self.attempts.keys().copied().collect();
