@@ -79,7 +79,16 @@ impl LaunchPlan {
             }
             _ => None,
         };
-        let environment = environment(spec, env, credentials.account.as_ref(), notify.as_deref());
+        // Read at each resolve: at load and reload, and after a failed start.
+        let from_files = crate::config::read_env_files(spec)
+            .map_err(|e| SpawnError::new(Stage::EnvFile, io::Error::other(e)))?;
+        let environment = environment(
+            spec,
+            env,
+            credentials.account.as_ref(),
+            &from_files,
+            notify.as_deref(),
+        );
         let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
         let file = match &spec.working_dir {
             Some(dir) if program.is_relative() => dir.join(&program),
@@ -185,6 +194,7 @@ fn environment(
     spec: &ServiceSpec,
     tend: &Environment,
     account: Option<&Account>,
+    from_files: &[(String, String)],
     notify: Option<&Path>,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Environment = if spec.inherit_environment {
@@ -209,6 +219,10 @@ fn environment(
         if let Some(shell) = &account.shell {
             env.insert("SHELL".into(), shell.clone());
         }
+    }
+    // `env_file` pairs, in file order, then `environment` over them (SPEC §2).
+    for (name, value) in from_files {
+        env.insert(name.into(), value.into());
     }
     for (name, value) in &spec.environment {
         env.insert(name.into(), value.into());
@@ -337,13 +351,14 @@ impl LaunchPlans {
     }
 
     /// After a reload: keep the plans of unchanged services, resolve new and
-    /// changed ones, drop the rest.
+    /// changed ones (and those with `env_file`s, read again), drop the rest.
     pub fn update<'a>(&mut self, services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>) {
         let services = services.into_iter();
         let mut kept = HashMap::with_capacity(services.size_hint().0);
         for spec in services {
             match self.plans.remove(&spec.name) {
-                Some((known, plan)) if same(&known, spec) => {
+                // env files are read again at every reload (SPEC §2).
+                Some((known, plan)) if same(&known, spec) && spec.env_file.is_empty() => {
                     kept.insert(spec.name.clone(), (known, plan));
                 }
                 _ => {

@@ -343,3 +343,29 @@ fn readiness_timeout_counts_as_a_failed_start() {
     );
     assert_eq!(s["restarts"], 1);
 }
+
+/// `env_file` (SPEC §2): its pairs reach the service, `environment` overrides
+/// them, a reload reads the file again for the next start, and a file that
+/// cannot be read fails that service alone, naming the file.
+#[test]
+fn env_files_reach_the_service_and_are_read_again_at_reload() {
+    let dir = TestDir::new("envfile");
+    let env = dir.write("app.env", "# comment\nA=from-file\nB=\"quoted b\"\n");
+    let show = json!({"name": "show", "env_file": env,
+        "environment": {"A": "from-config"},
+        "command": ["sh", "-c", "echo \"A=$A B=$B\"; exec sleep 1000"]});
+    let broken = json!({"name": "broken", "env_file": dir.join("missing.env"),
+        "command": ["sh", "-c", "exec sleep 1000"]});
+    let tend = Tend::start(&dir, json!({"services": [show, broken]}));
+    tend.wait_log("show | A=from-config B=quoted b");
+    let failed = tend.wait_state("broken", "failed");
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("missing.env"), "{failed}");
+    // The file changes; a reload (config unchanged) reads it for the next start.
+    dir.write("app.env", "A=ignored\nB=new b\n");
+    let (code, out, err) = tend.client(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = tend.client(&["restart", "show"]);
+    assert_eq!(code, 0, "{out}{err}");
+    tend.wait_log("show | A=from-config B=new b");
+}

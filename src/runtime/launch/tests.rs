@@ -76,24 +76,24 @@ const TEND: &[(&str, &str)] = &[
 #[test]
 fn without_inheritance_only_path_home_and_tmpdir_are_passed() {
     let s = spec(r#", "inherit_environment": false, "environment": {"A": "1"}"#);
-    let env = environment(&s, &tend_env(TEND), None, None);
+    let env = environment(&s, &tend_env(TEND), None, &[], None);
     assert_eq!(names(&env), ["A", "HOME", "PATH", "TMPDIR"]);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/tmp")));
     assert_eq!(value(&env, "HOME"), Some(OsStr::new("/home/tend")));
     let mut with_tmpdir = tend_env(TEND);
     with_tmpdir.insert("TMPDIR".into(), "/var/tmp/x".into());
-    let env = environment(&s, &with_tmpdir, None, None);
+    let env = environment(&s, &with_tmpdir, None, &[], None);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/var/tmp/x")));
     // `environment` overrides even these.
     let s = spec(r#", "inherit_environment": false, "environment": {"TMPDIR": "/mine"}"#);
-    let env = environment(&s, &with_tmpdir, None, None);
+    let env = environment(&s, &with_tmpdir, None, &[], None);
     assert_eq!(value(&env, "TMPDIR"), Some(OsStr::new("/mine")));
 }
 
 #[test]
 fn inheritance_passes_everything_and_environment_overrides() {
     let s = spec(r#", "environment": {"SECRET": "kept", "B": "2"}"#);
-    let env = environment(&s, &tend_env(TEND), None, None);
+    let env = environment(&s, &tend_env(TEND), None, &[], None);
     assert_eq!(names(&env), ["B", "HOME", "PATH", "SECRET", "USER"]);
     assert_eq!(value(&env, "SECRET"), Some(OsStr::new("kept")));
     assert_eq!(value(&env, "TMPDIR"), None, "not added when inheriting");
@@ -108,7 +108,7 @@ fn a_user_sets_home_user_logname_and_shell_from_its_account() {
     };
     for inherit in [true, false] {
         let s = spec(&format!(r#", "inherit_environment": {inherit}"#));
-        let env = environment(&s, &tend_env(TEND), Some(&account), None);
+        let env = environment(&s, &tend_env(TEND), Some(&account), &[], None);
         assert_eq!(value(&env, "HOME"), Some(OsStr::new("/srv/svc")));
         assert_eq!(value(&env, "USER"), Some(OsStr::new("svc")));
         assert_eq!(value(&env, "LOGNAME"), Some(OsStr::new("svc")));
@@ -118,7 +118,7 @@ fn a_user_sets_home_user_logname_and_shell_from_its_account() {
     // A number without a passwd entry: HOME=/, USER and LOGNAME the number.
     let creds = resolve_credentials(Some("4000000001"), None).expect("bare uid");
     let s = spec(r#", "inherit_environment": false"#);
-    let env = environment(&s, &tend_env(TEND), creds.account.as_ref(), None);
+    let env = environment(&s, &tend_env(TEND), creds.account.as_ref(), &[], None);
     assert_eq!(names(&env), ["HOME", "LOGNAME", "PATH", "TMPDIR", "USER"]);
     assert_eq!(value(&env, "HOME"), Some(OsStr::new("/")));
     assert_eq!(value(&env, "USER"), Some(OsStr::new("4000000001")));
@@ -216,6 +216,41 @@ fn a_plan_holds_argv_environment_and_limits() {
             resource: Resource::Nofile,
             value: 64
         }]
+    );
+}
+
+#[test]
+fn env_files_are_read_when_resolving_and_environment_overrides_them() {
+    let dir = Scratch::new("envfile");
+    let first = dir.0.join("a.env");
+    let second = dir.0.join("b.env");
+    std::fs::write(&first, "FROM_A=1\nSHARED=a\nUSER=from-file\n").expect("write");
+    std::fs::write(&second, "# later files win\nSHARED=b\nQUOTED=\"x y\"\n").expect("write");
+    let s = spec(&format!(
+        r#", "env_file": ["{}", "{}"], "environment": {{"FROM_A": "config"}}"#,
+        first.display(),
+        second.display()
+    ));
+    let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
+    let env: Vec<&str> = plan
+        .exec()
+        .env()
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .collect();
+    let has = |pair: &str| env.contains(&pair);
+    assert!(has("FROM_A=config"), "environment wins: {env:?}");
+    assert!(has("SHARED=b"), "the later file wins: {env:?}");
+    assert!(has("QUOTED=x y"), "{env:?}");
+    assert!(has("USER=from-file"), "files override tend's: {env:?}");
+    // A file that cannot be read fails the resolve, naming it.
+    std::fs::remove_file(&second).expect("rm");
+    let e = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect_err("missing file");
+    assert_eq!(e.stage, Stage::EnvFile);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("env_file {}", second.display())),
+        "{e}"
     );
 }
 
@@ -356,6 +391,7 @@ fn notify_readiness_gets_its_socket_and_watchdog_and_nothing_of_tends() {
         &s,
         &tend_env(TEND),
         None,
+        &[],
         Some(Path::new("/run/tend.42/svc.sock")),
     );
     assert_eq!(

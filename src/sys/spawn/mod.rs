@@ -72,7 +72,7 @@ impl SpawnError {
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.stage {
-            Stage::Exec | Stage::Checksum => write!(f, "{}", self.source),
+            Stage::Exec | Stage::Checksum | Stage::EnvFile => write!(f, "{}", self.source),
             stage => write!(f, "{}: {}", stage.describe(), self.source),
         }
     }
@@ -114,10 +114,13 @@ pub enum Stage {
     /// The executable's `sha256` did not match (found by the caller before
     /// the clone; its message names the file and both digests).
     Checksum,
+    /// An `env_file` could not be read or parsed (found when the plan is
+    /// resolved; its message names the file and the line).
+    EnvFile,
 }
 
 impl Stage {
-    const ALL: [Stage; 23] = [
+    const ALL: [Stage; 24] = [
         Stage::Prepare,
         Stage::UserGroup,
         Stage::Stdio,
@@ -141,6 +144,7 @@ impl Stage {
         Stage::OomScoreAdj,
         Stage::CpuAffinity,
         Stage::Checksum,
+        Stage::EnvFile,
     ];
 
     fn from_code(code: u32) -> Stage {
@@ -175,6 +179,7 @@ impl Stage {
             Stage::OomScoreAdj => "oom_score_adj",
             Stage::CpuAffinity => "cpu_affinity",
             Stage::Checksum => "sha256",
+            Stage::EnvFile => "env_file",
         }
     }
 }
