@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_probes  # noqa: E402,F401  (first: it and bench import each other)
 import bench  # noqa: E402
 
 VARIANTS = [("default", ""), ("serial_spawn", "--cfg tend_serial_spawn"),

@@ -64,7 +64,7 @@ fn completion_scripts_parse_and_know_every_command() {
                 "{shell} -n: {}",
                 String::from_utf8_lossy(&out.stderr)
             ),
-            Err(_) => println!("SKIPPED: {shell} -n ({shell} not installed)"),
+            Err(_) => skip_without(&format!("{shell} is not installed ({shell} -n)")),
         }
     }
     // bash for real: what it offers after `tend st` and `tend logs --s`.

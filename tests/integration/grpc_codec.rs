@@ -265,7 +265,7 @@ fn node_http2_server_with_huffman_headers() {
         .status()
         .is_ok_and(|s| s.success());
     if !available {
-        eprintln!("SKIPPED: node is not installed");
+        skip_without("node is not installed (apt-get install -y nodejs)");
         return;
     }
     let dir = TestDir::new("grpc-node");

@@ -60,7 +60,7 @@ fn is_clone(call: &str) -> bool {
 #[test]
 fn a_crash_loop_makes_no_lookup_and_no_access_per_restart() {
     if !have_strace() {
-        println!("SKIPPED: strace is not installed (scripts/install-peers.sh installs it)");
+        skip_without("strace is not installed (scripts/install-peers.sh installs it)");
         return;
     }
     let dir = TestDir::new("launch");

@@ -196,7 +196,7 @@ fn promtool_check(text: &str) {
         .stderr(Stdio::piped())
         .spawn();
     let Ok(mut child) = child else {
-        println!("SKIPPED promtool check: promtool is not installed (Debian: prometheus)");
+        skip_without("promtool is not installed (Debian: prometheus)");
         return;
     };
     if let Some(mut stdin) = child.stdin.take() {
@@ -372,7 +372,7 @@ fn a_real_prometheus_scrapes_every_service() {
         .output()
         .is_err()
     {
-        println!("SKIPPED: prometheus is not installed (Debian: apt-get install prometheus)");
+        skip_without("prometheus is not installed (Debian: apt-get install prometheus)");
         return;
     }
     let dir = TestDir::new("mprom");

@@ -22,7 +22,7 @@ fn have(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {program} is not installed");
+        skip_without(&format!("{program} is not installed"));
     }
     found
 }

@@ -518,6 +518,19 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A test needs a real program that is missing: it passes, saying so on
+/// stderr, unless `TEND_REQUIRE_PEERS` is set (`.ci/run` sets it after
+/// installing them): then a missing peer fails the test instead of hiding it.
+#[track_caller]
+pub fn skip_without(what: &str) {
+    if std::env::var_os("TEND_REQUIRE_PEERS").is_some() {
+        panic!(
+            "{what}, and TEND_REQUIRE_PEERS is set (scripts/install-peers.sh --tests installs it)"
+        );
+    }
+    eprintln!("SKIPPED: {what}");
+}
+
 pub fn require_root() {
     // SAFETY: geteuid has no arguments and cannot fail.
     let root = unsafe { libc::geteuid() == 0 };

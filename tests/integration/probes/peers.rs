@@ -32,7 +32,7 @@ fn python_has_grpc() -> bool {
 #[test]
 fn nginx_with_http_readiness_and_liveness() {
     let Some(nginx) = find_program("nginx") else {
-        eprintln!("skipped: nginx is not installed (apt-get install -y nginx-light)");
+        skip_without("nginx is not installed (apt-get install -y nginx-light)");
         return;
     };
     let dir = TestDir::new("nginx");
@@ -82,7 +82,7 @@ fn nginx_with_http_readiness_and_liveness() {
 #[test]
 fn redis_with_tcp_readiness() {
     let Some(redis) = find_program("redis-server") else {
-        eprintln!("skipped: redis-server is not installed (apt-get install -y redis-server)");
+        skip_without("redis-server is not installed (apt-get install -y redis-server)");
         return;
     };
     let dir = TestDir::new("redis");
@@ -128,9 +128,7 @@ while True:
 #[test]
 fn grpc_readiness_waits_for_serving() {
     if !python_has_grpc() {
-        eprintln!(
-            "skipped: python3 cannot import grpc (pip install grpcio grpcio-health-checking)"
-        );
+        skip_without("python3 cannot import grpc (pip install grpcio grpcio-health-checking)");
         return;
     }
     let dir = TestDir::new("grpc-ready");
@@ -165,9 +163,7 @@ fn grpc_readiness_waits_for_serving() {
 #[test]
 fn grpc_liveness_not_serving_restarts_the_service() {
     if !python_has_grpc() {
-        eprintln!(
-            "skipped: python3 cannot import grpc (pip install grpcio grpcio-health-checking)"
-        );
+        skip_without("python3 cannot import grpc (pip install grpcio grpcio-health-checking)");
         return;
     }
     let dir = TestDir::new("grpc-live");
