@@ -14,6 +14,7 @@
 //!   SHA-256, HTTP/2 + HPACK for gRPC), pure and sans-IO.
 //! - [`logging`]: tend's log: own lines and service output, never blocking the loop.
 //! - [`lines`]: service output cut into lines (a leaf: logging and runtime share it).
+//! - [`calendar`]: UTC dates of day counts, for RFC 3339 times (a leaf).
 //! - [`sys`]: the system layer, the only `unsafe` code: safe wrappers over libc.
 //!
 //! `unsafe` is denied in the crate, allowed in [`sys`] alone and forbidden in
@@ -21,6 +22,8 @@
 
 #![deny(unsafe_code)]
 
+#[forbid(unsafe_code)]
+pub mod calendar;
 #[forbid(unsafe_code)]
 pub mod cli;
 #[forbid(unsafe_code)]

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{civil_from_days, days_from_civil};
+
 /// How long tend holds the reply of a `wait`ing start/stop/restart before it
 /// answers that the services did not settle.
 pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -294,31 +296,6 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
         .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
     let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
     Some(((days * 86_400 + h * 3600 + m * 60 + s) * 1000) + ms)
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
-/// days-to-civil algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A status for tests: `pid` 10 when running, everything else empty.

@@ -253,20 +253,12 @@ impl ClockCache {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.` in UTC for seconds since the epoch (Howard Hinnant's
-/// days-to-civil algorithm).
+/// `YYYY-MM-DDTHH:MM:SS.` in UTC for seconds since the epoch.
 fn civil_time(secs: u64) -> [u8; 20] {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = (yoe + era * 400 + i64::from(month <= 2)).clamp(0, 9999);
+    let (year, month, day) = crate::calendar::civil_from_days(days);
+    let year = year.clamp(0, 9999);
     let mut out = *b"0000-00-00T00:00:00.";
     let digits = |out: &mut [u8], value: i64| {
         let mut v = value;
