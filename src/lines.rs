@@ -21,7 +21,7 @@ use std::borrow::Cow;
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Which of a service's output streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,

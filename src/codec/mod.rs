@@ -6,12 +6,12 @@
 //! answers "need more", "done" or "error with a message", and never holds more
 //! than its stated bound of hostile input.
 //!
-//! - [`base64`]: RFC 4648 base64, for the bytes in `tend reexec`'s snapshot.
 //! - [`http1`]: HTTP/1.1 (RFC 9112) for the `http` probe (client) and the metrics
 //!   endpoint (server).
 //! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
 //! - [`prometheus`]: the Prometheus text exposition format 0.0.4 (writer only).
 //! - [`sha256`]: SHA-256 (FIPS 180-4).
+//! - [`wire`]: the compact binary encoding of `tend reexec`'s snapshot.
 //! - [`grpc`]: the `grpc` probe (`grpc.health.v1.Health/Check`) over cleartext
 //!   HTTP/2; built on [`http2`] (frames, RFC 9113), [`hpack`] (header
 //!   compression, RFC 7541) and [`huffman`] (its Appendix B code).
@@ -19,7 +19,6 @@
 //! Must not: read the clock, touch an fd, panic on input, or allocate without a
 //! bound. Read a module's own `//!` first: it lists what it deliberately leaves out.
 
-pub mod base64;
 pub mod grpc;
 pub mod hpack;
 pub mod http1;
@@ -28,3 +27,4 @@ pub mod huffman;
 pub mod notify;
 pub mod prometheus;
 pub mod sha256;
+pub mod wire;

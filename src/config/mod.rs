@@ -29,6 +29,7 @@ pub mod spec;
 pub mod suggest;
 pub mod units;
 pub mod validate;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -53,7 +54,7 @@ pub use spec::{
 pub use units::Signal;
 
 /// One problem found in a config: where it is and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// `services[2] (web).timeout_stop`, `services[0]`, `services_dir/x/service.json`,
     /// `(top level)`, or `line 3, column 7`. Never empty.

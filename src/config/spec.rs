@@ -10,47 +10,38 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::{ConfigError, Signal};
 
 /// A validated configuration (SPEC §2, top level). Every default is filled in.
 ///
-/// The serde derives here and on every type below are for `tend reexec`'s
-/// snapshot only (the new process runs exactly the definitions the old one
-/// did): a config *file* is read by [`super::load`], never by these.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `wire.rs` encodes it and every type below for `tend reexec`'s snapshot
+/// (the new process runs exactly the definitions the old one did): a config
+/// *file* is read by [`super::load`], never by that.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `log_level`: level of tend's own messages; services' output is never
     /// filtered by it. `$TEND_LOG` overrides it (applied by the logging module).
-    #[serde(with = "level_filter")]
     pub log_level: log::LevelFilter,
     /// `log_format`: `text`, `plain` or `json` (SPEC §7).
     pub log_format: LogFormat,
     /// `log_file`: also write tend's log here (absolute, or resolved against the
     /// config file's folder). Reopened on SIGHUP, rotated by `log_rotation`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
     /// `log_max_size` and `log_keep` of the top level: the rotation of `log_file`
     /// and of every service `log_file` that does not set its own.
     pub log_rotation: Rotation,
     /// `metrics_address`: serve Prometheus metrics on this IP and port (SPEC §9).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
     /// `cgroup`: a cgroup v2 folder to create service cgroups in, or `auto` (SPEC §10).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupSetting>,
     /// `control_socket`. `None`: the field was absent (use the default path of
     /// SPEC §1); `Some("")`: disabled. At most 107 bytes (a `sun_path`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_socket: Option<PathBuf>,
     /// `shutdown_timeout`: upper bound of a whole shutdown before everything left
     /// is SIGKILLed.
-    #[serde(with = "nanos")]
     pub shutdown_timeout: Duration,
     /// `services_dir`: discover services from this folder (SPEC §6); resolved
     /// against the config file's folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services_dir: Option<PathBuf>,
     /// `exit_when_idle`: exit once nothing is left running, starting, pending or
     /// restarting.
@@ -61,11 +52,9 @@ pub struct Config {
     /// Where each service was defined, parallel to `services`
     /// (`services[3] (web)`, `services_dir/web/service.json`), for messages.
     /// May be shorter (a `Config` built in code): see [`Config::place`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub places: Vec<String>,
     /// What is allowed but probably not meant (a `services_dir` without any
     /// service, an unset `${VAR}`): `tend check` prints them, `tend run` logs them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<ConfigError>,
 }
 
@@ -108,7 +97,7 @@ impl Config {
 }
 
 /// One service object (SPEC §2), validated, with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     /// `name`: unique, 1 to 64 of `A-Z a-z 0-9 _ . -`.
     pub name: String,
@@ -121,15 +110,12 @@ pub struct ServiceSpec {
     pub enabled: bool,
     /// `working_dir`: absolute, or resolved against the config file's folder;
     /// `None`: tend's own working directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<PathBuf>,
     /// `environment`, with `${VAR}`, `${VAR:-default}` and `$$` already expanded
     /// from tend's environment. Overrides `env_file` and the inherited variables.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
     /// `env_file`: `KEY=VALUE` files read at load and reload (by the shell, with
     /// [`super::read_env_files`]); absolute or resolved paths, in the given order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_file: Vec<PathBuf>,
     /// `inherit_environment`: `false` gives the child only `PATH`, `HOME`,
     /// `TMPDIR` (and `USER`, `LOGNAME`, `SHELL` with `user`) plus `env_file` and
@@ -143,52 +129,38 @@ pub struct ServiceSpec {
     /// `max_retries`: restarts allowed within `retry_window`.
     pub max_retries: u32,
     /// `retry_window`: the sliding window of `max_retries`.
-    #[serde(with = "nanos")]
     pub retry_window: Duration,
     /// `retry_delay`: backoff before the first restart in the window; doubles.
-    #[serde(with = "nanos")]
     pub retry_delay: Duration,
     /// `max_retry_delay`: the backoff cap (±10% jitter is the runtime's).
-    #[serde(with = "nanos")]
     pub max_retry_delay: Duration,
     /// `dependencies`: a bare name means condition `ready`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Dependency>,
     /// `readiness` (SPEC §4); `None`: ready once spawned (after `min_uptime`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Readiness>,
     /// `liveness` (SPEC §4): exec, tcp, http or grpc checks while `running`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,
     /// `timeout_start`: readiness must come within this.
-    #[serde(with = "nanos")]
     pub timeout_start: Duration,
     /// `min_uptime`: without readiness, `starting` until up this long; an exit
     /// before it is a failed start. Zero: running once spawned.
-    #[serde(with = "nanos")]
     pub min_uptime: Duration,
     /// `stop_signal`: first signal of a stop, sent to the process group.
     pub stop_signal: Signal,
     /// `timeout_stop`: then SIGKILL to the group (and `cgroup.kill`).
-    #[serde(with = "nanos")]
     pub timeout_stop: Duration,
     /// `output`: `log`, `inherit` or `null`.
     pub output: OutputMode,
     /// `log_file`: also write this service's output here, rotated by size.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
     /// `log_max_size`: `None` inherits the top level's ([`Config::rotation_of`]),
     /// so a top-level change does not make every service differ on reload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_max_size: Option<u64>,
     /// `log_keep`: `None` inherits the top level's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_keep: Option<u32>,
     /// `user`: a name or number (kept as text); resolved at spawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `group`: a name or number (kept as text); resolved at spawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// `limits`: rlimits set in the child before exec.
     pub limits: Limits,
@@ -199,19 +171,14 @@ pub struct ServiceSpec {
     /// `isolate`: new namespaces for the service (needs root).
     pub isolate: Isolate,
     /// `nice`: -20..=19.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nice: Option<i32>,
     /// `io_priority`: ioprio class and level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io_priority: Option<IoPriority>,
     /// `oom_score_adj`: -1000..=1000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
     /// `cpu_affinity`: CPU numbers (< 1024, no duplicates, not empty).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_affinity: Option<Vec<u32>>,
     /// `sha256`: the executable must have this SHA-256, checked before every spawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<[u8; 32]>,
 }
 
@@ -272,13 +239,13 @@ impl ServiceSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceType {
     Longrun,
     Oneshot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
     Always,
     OnFailure,
@@ -295,13 +262,13 @@ impl RestartPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
     pub service: String,
     pub condition: Condition,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
     /// The dependency has been spawned (and not given up on).
     Started,
@@ -311,7 +278,7 @@ pub enum Condition {
     Completed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputMode {
     /// Lines into tend's log (and the `logs` ring).
     Log,
@@ -322,7 +289,7 @@ pub enum OutputMode {
 }
 
 /// `log_format` (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// Timestamp, then the record.
     Text,
@@ -334,7 +301,7 @@ pub enum LogFormat {
 
 /// Size rotation of one log file: rotate past `max_size` bytes into `FILE.1` ..
 /// `FILE.keep` (`FILE.1` the newest). `keep` 0: the file starts over, no copy kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
     pub max_size: u64,
     pub keep: u32,
@@ -349,7 +316,7 @@ impl Rotation {
 }
 
 /// `cgroup` (SPEC §10).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CgroupSetting {
     /// tend's own cgroup, when writable (tend moves itself into `tend-self`).
     Auto,
@@ -359,16 +326,13 @@ pub enum CgroupSetting {
 
 /// `cgroup_limits`; `None` writes nothing (a new cgroup has no limit). `"max"` in
 /// the file means the same as leaving the field out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CgroupLimits {
     /// `memory.max`, in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_max: Option<u64>,
     /// `cpu.max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_max: Option<CpuMax>,
     /// `pids.max`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_max: Option<u64>,
 }
 
@@ -381,14 +345,14 @@ impl CgroupLimits {
 
 /// `cpu.max` as the kernel takes it: `quota_us` of CPU time per `period_us`.
 /// `"50%"` is 50000 per 100000; `"250%"` is 250000 per 100000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuMax {
     pub quota_us: u64,
     pub period_us: u64,
 }
 
 /// `isolate`: which new namespaces the service gets. All `false`/`None`: none.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Isolate {
     /// A new network namespace (only a loopback interface, which tend brings up).
     pub network: bool,
@@ -397,7 +361,6 @@ pub struct Isolate {
     /// A new IPC namespace.
     pub ipc: bool,
     /// A new UTS namespace with this host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
 }
 
@@ -409,7 +372,7 @@ impl Isolate {
 }
 
 /// `io_priority` (ioprio_set(2)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IoPriority {
     /// Default `best-effort`.
     pub class: IoClass,
@@ -422,7 +385,7 @@ impl IoPriority {
     pub const DEFAULT_LEVEL: u8 = 4;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoClass {
     /// `"best-effort"`.
     BestEffort,
@@ -433,18 +396,11 @@ pub enum IoClass {
 }
 
 /// `readiness`: how tend learns the service is ready (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
     /// sd_notify `READY=1`; `watchdog` (`WatchdogSec`): a missing `WATCHDOG=1`
     /// for that long is a liveness failure.
-    Notify {
-        #[serde(
-            default,
-            skip_serializing_if = "Option::is_none",
-            with = "nanos::option"
-        )]
-        watchdog: Option<Duration>,
-    },
+    Notify { watchdog: Option<Duration> },
     /// s6 style: a newline on this fd (3 to 1023) of the child.
     Fd { fd: i32 },
     /// An output line contains `pattern` (non-empty).
@@ -454,14 +410,12 @@ pub enum Readiness {
 }
 
 /// One probe run every `interval`, each attempt cut off after `timeout`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub kind: CheckKind,
     /// Time between attempts: default 1s for readiness, 10s for liveness.
-    #[serde(with = "nanos")]
     pub interval: Duration,
     /// One attempt's limit: default the interval, at most 5s.
-    #[serde(with = "nanos")]
     pub timeout: Duration,
 }
 
@@ -490,7 +444,7 @@ impl Check {
 
 /// What a probe does. Addresses are resolved at load (IP literal, `localhost`
 /// or `/etc/hosts`), never by DNS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckKind {
     /// Passes when the command exits 0.
     Exec { command: Vec<String> },
@@ -513,7 +467,7 @@ pub enum CheckKind {
 
 /// `liveness`: a check while `running`; `failures` failures in a row restart
 /// the service (counted against `max_retries`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Liveness {
     pub check: Check,
     /// At least 1; default 3.
@@ -526,78 +480,18 @@ impl Liveness {
 }
 
 /// rlimits applied in the child before exec. `None` leaves tend's own limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
     /// RLIMIT_NOFILE.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nofile: Option<u64>,
     /// RLIMIT_NPROC.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nproc: Option<u64>,
     /// RLIMIT_CORE, in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core: Option<u64>,
     /// RLIMIT_AS, in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<u64>,
     /// RLIMIT_CPU, in whole seconds (rounded up).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u64>,
     /// RLIMIT_FSIZE, in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fsize: Option<u64>,
-}
-
-/// `log::LevelFilter` as its name (`"info"`), for the snapshot.
-mod level_filter {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(level: &log::LevelFilter, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(level.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<log::LevelFilter, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse()
-            .map_err(|_| serde::de::Error::custom(format!("not a log level: {name:?}")))
-    }
-}
-
-/// A `Duration` as its nanoseconds, one JSON number (the snapshot holds
-/// thousands; serde's own form is an object of two).
-pub(crate) mod nanos {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u128(d.as_nanos())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u128::deserialize(d).map(from_nanos)
-    }
-
-    /// The duration of `n` nanoseconds, `Duration::MAX` past it.
-    pub fn from_nanos(n: u128) -> Duration {
-        let secs = u64::try_from(n / 1_000_000_000).unwrap_or(u64::MAX);
-        Duration::new(secs, (n % 1_000_000_000) as u32)
-    }
-
-    pub mod option {
-        use std::time::Duration;
-
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => s.serialize_some(&d.as_nanos()),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-            Ok(Option::<u128>::deserialize(d)?.map(super::from_nanos))
-        }
-    }
 }

@@ -153,7 +153,7 @@ pub fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
 }
 
 /// A signal number, shown by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signal(pub i32);
 
 /// Linux signal names (without `SIG`) and numbers, from libc.

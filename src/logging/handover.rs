@@ -10,13 +10,11 @@
 //! Must not: block, or hand over tend's own messages unformatted (the queue's
 //! layout is this binary's, the formatted bytes are what every tend writes).
 
-use serde::{Deserialize, Serialize};
-
 use super::LogSink;
-use crate::codec::base64::Bytes;
+use crate::codec::wire::{Bytes, wire_struct};
 
 /// What the log had not written yet.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SinkSnapshot {
     /// Formatted records tend's main stream has not taken.
     stderr: Bytes,
@@ -29,6 +27,14 @@ pub struct SinkSnapshot {
     /// tend's own messages dropped while the log was too slow.
     own_dropped: u64,
 }
+
+wire_struct!(SinkSnapshot {
+    stderr,
+    main_file,
+    main_dropped,
+    files,
+    own_dropped,
+});
 
 impl SinkSnapshot {
     /// Bytes waiting for tend's main stream.

@@ -93,8 +93,8 @@ fn a_stalled_sink_hands_over_every_record_once_and_in_order() {
         assert!(old.backlog() > OUT_LIMIT, "the queue is in use");
         let snapshot = old.handover();
         assert_eq!(old.backlog(), 0);
-        let json = serde_json::to_string(&snapshot).expect("json");
-        let snapshot: SinkSnapshot = serde_json::from_str(&json).expect("parse");
+        let bytes = crate::codec::wire::encode(&snapshot);
+        let snapshot: SinkSnapshot = crate::codec::wire::decode(&bytes).expect("decode");
         // The new process: its main stream is the same pipe's reader side
         // drained first (what the old one wrote), then a file.
         let mut written = Vec::new();

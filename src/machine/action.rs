@@ -8,8 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::event::{ExitStatus, Role};
 use super::reload::ReloadPlan;
 use super::{Pid, Process, RequestId, RunId, ServiceId, StateName};
@@ -86,7 +84,7 @@ pub struct Transition {
 }
 
 /// How a run ended: the wait status and how long it had been up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit {
     pub status: ExitStatus,
     pub after: Duration,
@@ -130,7 +128,7 @@ pub enum Why {
 }
 
 /// Why a run (or a service) failed; `last_error` in `tend status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The command could not be spawned.
     Spawn(String),
@@ -211,7 +209,7 @@ pub enum Upward {
 }
 
 /// What `tend status` shows about the last check attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeReport {
     pub role: Role,
     pub ok: bool,

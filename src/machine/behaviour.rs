@@ -9,12 +9,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{self, Condition, Dependency, RestartPolicy, ServiceSpec, ServiceType, Signal};
 
 /// The decision-relevant part of a service definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Behaviour {
     pub service_type: ServiceType,
     pub enabled: bool,
@@ -41,7 +39,7 @@ pub struct Behaviour {
 }
 
 /// How readiness is learnt, as far as the core is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
     /// No check: ready once spawned (after `min_uptime`).
     None,
@@ -57,7 +55,7 @@ pub enum Readiness {
 
 /// A liveness check: attempts every `interval` while running; `failures` in a
 /// row restart the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
     pub interval: Duration,
     pub failures: u32,

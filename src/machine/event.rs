@@ -6,14 +6,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::reload::Definition;
 use super::{Pid, RequestId, RunId, ServiceId};
 use crate::config::Signal;
 
 /// How a process ended, as `waitpid` reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Exited with this code.
     Code(i32),
@@ -22,7 +20,7 @@ pub enum ExitStatus {
 }
 
 /// Which check a probe event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Readiness,
     Liveness,

@@ -90,6 +90,7 @@ mod steps;
 pub mod time;
 pub mod transition;
 pub mod waiters;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -110,8 +111,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 pub use action::{Action, Answer, Exit, Failure, Note, ProbeReport, Transition, Upward, Why};
 pub use behaviour::Behaviour;
 pub use deadlines::Deadlines;
@@ -128,7 +127,7 @@ use waiters::Waiter;
 
 /// A service's slot in the supervisor. Slots of removed services are reused;
 /// the generation tells a new occupant from the old one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceId {
     index: u32,
     generation: u32,
@@ -146,19 +145,19 @@ impl ServiceId {
 }
 
 /// One spawn of a service. Never reused, so events of an old run are recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(pub u64);
 
 /// A process id (also the process group id of a service's main process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pid(pub i32);
 
 /// A client request that gets an answer; the shell's numbering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
 
 /// Top-level settings the core decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     pub shutdown_timeout: Duration,
     pub exit_when_idle: bool,

@@ -7,8 +7,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::behaviour::Behaviour;
 use super::event::ExitStatus;
 use super::time::Instant;
@@ -20,8 +18,11 @@ pub const PROBE_GRID: Duration = Duration::from_millis(10);
 
 /// A small xorshift64* generator: jitter needs no cryptographic quality, and a
 /// fixed seed makes every backoff in a test exact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rng(u64);
+
+// In `tend reexec`'s snapshot (here: its state is private).
+crate::codec::wire::wire_struct!(Rng(0));
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
@@ -104,10 +105,12 @@ pub fn failure_code(exit: Option<ExitStatus>) -> i32 {
 }
 
 /// Restarts within the sliding `retry_window`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryBudget {
     recent: VecDeque<Instant>,
 }
+
+crate::codec::wire::wire_struct!(RetryBudget { recent });
 
 impl RetryBudget {
     /// Forget restarts that left the window ending at `now`; return how many remain.

@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::action::{Exit, Failure, ProbeReport};
 use super::behaviour::Behaviour;
 use super::event::ExitStatus;
@@ -22,7 +20,7 @@ use crate::config::Condition;
 
 /// What the service should be doing, whatever it is doing now. Commands and
 /// reloads change the goal; the transition table moves the state towards it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Goal {
     /// Up: enabled in the config, or started by `tend start`/`restart`.
     Up,
@@ -43,7 +41,7 @@ impl Goal {
 
 /// A service's main process: its pid and its process group (the pid it was
 /// spawned as; `MAINPID=` may move the pid within the group).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Process {
     pub pid: Pid,
     pub pgid: Pid,
@@ -51,7 +49,7 @@ pub struct Process {
 
 /// The schedule of a check while it runs: when the next attempt is due (`None`
 /// while one is in flight) and how many failed in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checking {
     pub next_at: Option<Instant>,
     pub failures: u32,
@@ -60,7 +58,7 @@ pub struct Checking {
 }
 
 /// What a service is doing now (SPEC §3; `Spawning` shows as `starting`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     /// Waiting for its dependencies (or its goal says down and it is not up).
     Pending,
@@ -114,7 +112,7 @@ pub enum State {
 }
 
 /// Where a run was when its main process exited (what its exit means).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
     Starting,
     Running,
@@ -133,7 +131,7 @@ impl Ended {
 }
 
 /// A state's name as SPEC §3 spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StateName {
     Pending,
     Starting,

@@ -22,10 +22,8 @@
 //! the document and its version; this validates what only the core can: that
 //! the ids in it agree with each other).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 
 use super::action::{Failure, ProbeReport};
 use super::behaviour::Behaviour;
@@ -34,66 +32,98 @@ use super::policy::{self, RetryBudget, Rng};
 use super::service::{Checking, Goal, Service, State};
 use super::waiters::Waiter;
 use super::{Instant, RunId, ServiceId, Settings, Shutdown, Slot, Supervisor, Timer};
+use crate::codec::wire::wire_struct;
 use crate::config::Condition;
 
 /// Everything the core needs to go on deciding (see the module doc). Opaque
-/// to the shell, which only stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// to the shell, which only stores it (its parts are the core's, for the
+/// tests that spoil one).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CoreSnapshot {
-    slots: Vec<SlotSnapshot>,
-    free: Vec<u32>,
-    order: Vec<ServiceId>,
-    next_run: u64,
-    rng: Rng,
-    settings: Settings,
-    shutdown: Option<ShutdownSnapshot>,
-    terminations: u32,
-    exit_code: Option<i32>,
-    waiters: Vec<WaiterSnapshot>,
-    upward_ready: bool,
-    now: Instant,
+    pub(super) slots: Vec<SlotSnapshot>,
+    pub(super) free: Vec<u32>,
+    pub(super) order: Vec<ServiceId>,
+    pub(super) next_run: u64,
+    pub(super) rng: Rng,
+    pub(super) settings: Settings,
+    pub(super) shutdown: Option<ShutdownSnapshot>,
+    pub(super) terminations: u32,
+    pub(super) exit_code: Option<i32>,
+    pub(super) waiters: Vec<WaiterSnapshot>,
+    pub(super) upward_ready: bool,
+    pub(super) now: Instant,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct SlotSnapshot {
-    generation: u32,
-    service: Option<ServiceSnapshot>,
+// The snapshot's layout (`codec::wire`): each struct's fields in this order.
+wire_struct!(CoreSnapshot {
+    slots,
+    free,
+    order,
+    next_run,
+    rng,
+    settings,
+    shutdown,
+    terminations,
+    exit_code,
+    waiters,
+    upward_ready,
+    now,
+});
+wire_struct!(SlotSnapshot {
+    generation,
+    service,
+});
+wire_struct!(ServiceSnapshot {
+    id,
+    name,
+    behaviour,
+    revision,
+    goal,
+    state,
+    changed_at,
+    restarts,
+    budget,
+    last_exit,
+    last_error,
+    last_probe,
+    status_text,
+    last_run,
+    ready_run,
+    deps,
+    dependents,
+});
+wire_struct!(ShutdownSnapshot { code, kill_at });
+wire_struct!(WaiterSnapshot { waiter, deadline });
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SlotSnapshot {
+    pub(super) generation: u32,
+    pub(super) service: Option<ServiceSnapshot>,
 }
 
 /// A [`Service`] as data. Its behaviour is left out when the shell has the
 /// definition it came from (the same name and revision: see `reload.rs`),
 /// which is every service but one that a reload removed or changed while it
 /// still stops: a thousand behaviours are half of a snapshot otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ServiceSnapshot {
-    id: ServiceId,
-    #[serde(with = "arc_str")]
-    name: Arc<str>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    behaviour: Option<Behaviour>,
-    revision: u64,
-    goal: Goal,
-    state: State,
-    changed_at: Instant,
-    restarts: u64,
-    budget: RetryBudget,
-    // What most services do not have is left out (and read back as absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_exit: Option<ExitStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_error: Option<Failure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_probe: Option<ProbeReport>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    status_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_run: Option<RunId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ready_run: Option<RunId>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    deps: Vec<(ServiceId, Condition)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    dependents: Vec<ServiceId>,
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ServiceSnapshot {
+    pub(super) id: ServiceId,
+    pub(super) name: Arc<str>,
+    pub(super) behaviour: Option<Behaviour>,
+    pub(super) revision: u64,
+    pub(super) goal: Goal,
+    pub(super) state: State,
+    pub(super) changed_at: Instant,
+    pub(super) restarts: u64,
+    pub(super) budget: RetryBudget,
+    pub(super) last_exit: Option<ExitStatus>,
+    pub(super) last_error: Option<Failure>,
+    pub(super) last_probe: Option<ProbeReport>,
+    pub(super) status_text: Option<String>,
+    pub(super) last_run: Option<RunId>,
+    pub(super) ready_run: Option<RunId>,
+    pub(super) deps: Vec<(ServiceId, Condition)>,
+    pub(super) dependents: Vec<ServiceId>,
 }
 
 impl ServiceSnapshot {
@@ -175,17 +205,17 @@ impl ServiceSnapshot {
 /// The shell's behaviour of a (name, revision), if it has that definition.
 pub type BehaviourOf<'a> = &'a dyn Fn(&str, u64) -> Option<Behaviour>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ShutdownSnapshot {
-    code: i32,
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ShutdownSnapshot {
+    pub(super) code: i32,
     /// When what is left gets SIGKILL (`shutdown_timeout`), unless that passed.
-    kill_at: Option<Instant>,
+    pub(super) kill_at: Option<Instant>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct WaiterSnapshot {
-    waiter: Waiter,
-    deadline: Option<Instant>,
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WaiterSnapshot {
+    pub(super) waiter: Waiter,
+    pub(super) deadline: Option<Instant>,
 }
 
 impl Supervisor {
@@ -281,21 +311,23 @@ impl Supervisor {
             });
         }
         let live = |id: &ServiceId| sup.get(*id).is_some();
-        let mut seen = HashSet::new();
+        // Each slot at most once in the order, and once in the free list
+        // (by slot: an id names a slot, and only a live one is accepted).
+        let mut seen = vec![false; sup.slots.len()];
         for id in &order {
-            if !live(id) || !seen.insert(*id) {
+            if !live(id) || again(&mut seen, id.index) {
                 return Err(format!(
                     "the service order names {id:?}, which is not a service"
                 ));
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = vec![false; sup.slots.len()];
         for &index in &free {
             let empty = sup
                 .slots
                 .get(index as usize)
                 .is_some_and(|s| s.service.is_none());
-            if !empty || !seen.insert(index) {
+            if !empty || again(&mut seen, index) {
                 return Err(format!("slot {index} is listed free but is not"));
             }
         }
@@ -350,6 +382,12 @@ impl Supervisor {
     }
 }
 
+/// Mark slot `index` seen; whether it was already (or is no slot).
+fn again(seen: &mut [bool], index: u32) -> bool {
+    seen.get_mut(index as usize)
+        .is_none_or(|s| std::mem::replace(s, true))
+}
+
 impl Service {
     /// A check in flight (`next_at: None`) is due at `at` again. Not a state
     /// change (the state stays, only its attempt's schedule moves), so it
@@ -372,20 +410,5 @@ impl Service {
             }
             Some(_) | None => false,
         }
-    }
-}
-
-/// `Arc<str>` as a plain string (serde's `rc` feature is not enabled).
-mod arc_str {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(value)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-        String::deserialize(d).map(Arc::from)
     }
 }

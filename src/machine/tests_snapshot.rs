@@ -1,6 +1,6 @@
-//! The core through a snapshot and back (`snapshot.rs`): every state, with
-//! its deadlines, comes back equal, and the restored core decides exactly as
-//! the original one from then on.
+//! The core through a snapshot and back (`snapshot.rs`, encoded by
+//! `codec::wire`): every state, with its deadlines, comes back equal, and the
+//! restored core decides exactly as the original one from then on.
 
 #![allow(clippy::wildcard_enum_match_arm)]
 
@@ -10,7 +10,17 @@ use std::time::Duration;
 use super::behaviour::{Behaviour, Liveness, Readiness};
 use super::tests_support::*;
 use super::*;
+use crate::codec::wire::{decode, encode};
 use crate::config::Condition;
+
+/// `snapshot` through its encoding and back.
+fn through_bytes(snapshot: &CoreSnapshot) -> CoreSnapshot {
+    let bytes = encode(snapshot);
+    match decode(&bytes) {
+        Ok(back) => back,
+        Err(e) => panic!("{e}"),
+    }
+}
 
 /// One service in each state the core has, plus a waiting client and a
 /// check in flight, at 1.5 s.
@@ -171,11 +181,10 @@ fn every_state_is_covered() {
 }
 
 #[test]
-fn a_snapshot_survives_json_and_restores_equal() {
+fn a_snapshot_survives_its_encoding_and_restores_equal() {
     let h = every_state();
     let snapshot = h.sup.snapshot(&|_, _| false);
-    let json = serde_json::to_string(&snapshot).expect("serialize");
-    let back: CoreSnapshot = serde_json::from_str(&json).expect("parse");
+    let back = through_bytes(&snapshot);
     assert_eq!(back, snapshot);
     let restored = Supervisor::restore(back, &|_, _| None).expect("restore");
     assert_eq!(restored.snapshot(&|_, _| false), snapshot);
@@ -202,11 +211,23 @@ fn behaviours_the_shell_keeps_are_left_out_and_given_back() {
     }
     let known =
         |name: &str, revision: u64| name != "crash" && kept.contains_key(&(name.into(), revision));
-    let snapshot = h.sup.snapshot(&known);
-    let json = serde_json::to_string(&snapshot).expect("json");
-    assert_eq!(json.matches("\"behaviour\"").count(), 1, "only crash's");
-    let given = |name: &str, revision: u64| kept.get(&(name.to_string(), revision)).cloned();
+    let snapshot = through_bytes(&h.sup.snapshot(&known));
+    let held: Vec<&str> = snapshot
+        .slots
+        .iter()
+        .filter_map(|s| s.service.as_ref())
+        .filter(|s| s.behaviour.is_some())
+        .map(|s| &*s.name)
+        .collect();
+    assert_eq!(held, ["crash"], "only crash's behaviour is in the snapshot");
+    let asked = std::cell::RefCell::new(Vec::new());
+    let given = |name: &str, revision: u64| {
+        asked.borrow_mut().push(name.to_string());
+        kept.get(&(name.to_string(), revision)).cloned()
+    };
     let restored = Supervisor::restore(snapshot.clone(), &given).expect("restore");
+    assert_eq!(asked.borrow().len(), h.sup.services().count() - 1);
+    assert!(!asked.borrow().iter().any(|n| n == "crash"));
     assert_eq!(
         restored.snapshot(&|_, _| false),
         h.sup.snapshot(&|_, _| false)
@@ -221,10 +242,8 @@ fn behaviours_the_shell_keeps_are_left_out_and_given_back() {
 #[test]
 fn the_restored_core_decides_as_the_original_would() {
     let mut h = every_state();
-    let json = serde_json::to_string(&h.sup.snapshot(&|_, _| false)).expect("serialize");
-    let mut restored =
-        Supervisor::restore(serde_json::from_str(&json).expect("parse"), &|_, _| None)
-            .expect("restore");
+    let snapshot = through_bytes(&h.sup.snapshot(&|_, _| false));
+    let mut restored = Supervisor::restore(snapshot, &|_, _| None).expect("restore");
     // An exit and a command, then every deadline for three minutes: the
     // backoff, the stop's SIGKILL, the readiness timeouts, the watchdog, the
     // waiter, the drain's give-up, min_uptime and checks all fire alike.
@@ -286,29 +305,37 @@ fn a_check_in_flight_is_due_again_after_rearming() {
 #[test]
 fn a_snapshot_that_does_not_hold_together_is_refused() {
     let h = every_state();
-    let good = serde_json::to_value(h.sup.snapshot(&|_, _| false)).expect("serialize");
-    type Mutation = (&'static str, fn(&mut serde_json::Value));
-    let mutations: [Mutation; 4] = [
-        ("wrong slot", |v| v["slots"][0]["generation"] = 5.into()),
-        ("order", |v| {
-            v["order"]
-                .as_array_mut()
-                .expect("order")
-                .push(serde_json::json!({"index": 999, "generation": 0}))
+    let good = h.sup.snapshot(&|_, _| false);
+    type Mutation = (&'static str, fn(&mut CoreSnapshot));
+    let mutations: [Mutation; 6] = [
+        ("wrong slot", |s| s.slots[0].generation = 5),
+        ("order", |s| {
+            s.order.push(ServiceId {
+                index: 999,
+                generation: 0,
+            })
         }),
-        ("free", |v| v["free"] = serde_json::json!([0])),
-        ("twice", |v| {
-            let first = v["slots"][0].clone();
-            let slots = v["slots"].as_array_mut().expect("slots");
-            let mut copy = first;
-            copy["service"]["id"]["index"] = slots.len().into();
-            slots.push(copy);
+        ("order twice", |s| s.order.push(s.order[0])),
+        ("free", |s| s.free = vec![0]),
+        ("twice", |s| {
+            let mut copy = s.slots[0].clone();
+            let index = s.slots.len() as u32;
+            if let Some(service) = &mut copy.service {
+                service.id.index = index;
+            }
+            s.slots.push(copy);
+        }),
+        ("waiter", |s| {
+            s.waiters[0].waiter.services[0].0 = ServiceId {
+                index: 999,
+                generation: 0,
+            }
         }),
     ];
     for (what, mutate) in mutations {
         let mut bad = good.clone();
         mutate(&mut bad);
-        let snapshot: CoreSnapshot = serde_json::from_value(bad).expect(what);
+        let snapshot = through_bytes(&bad);
         assert!(
             Supervisor::restore(snapshot, &|_, _| None).is_err(),
             "{what}"
@@ -317,7 +344,7 @@ fn a_snapshot_that_does_not_hold_together_is_refused() {
 }
 
 /// Two cores fed the same random inputs, one of them restored from a
-/// snapshot (through JSON) now and then: their orders never differ.
+/// snapshot (through its encoding) now and then: their orders never differ.
 #[test]
 fn random_walk_with_restores_decides_as_without() {
     let mut a = super::tests::log_ready("a");
@@ -422,9 +449,7 @@ fn random_walk_with_restores_decides_as_without() {
                     None
                 }
                 (9, _) => {
-                    let json =
-                        serde_json::to_string(&restored.sup.snapshot(&|_, _| false)).expect("json");
-                    let snapshot = serde_json::from_str(&json).expect("parse");
+                    let snapshot = through_bytes(&restored.sup.snapshot(&|_, _| false));
                     restored.sup = Supervisor::restore(snapshot, &|_, _| None).expect("restore");
                     restores += 1;
                     None

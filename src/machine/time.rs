@@ -7,27 +7,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A point in time, as the duration since the supervisor started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(Duration);
 
-/// As its nanoseconds since start, one JSON number (`tend reexec`'s snapshot
-/// holds thousands of them).
-impl Serialize for Instant {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u128(self.0.as_nanos())
-    }
-}
-
-impl<'de> Deserialize<'de> for Instant {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Instant, D::Error> {
-        let n = u128::deserialize(d)?;
-        let secs = u64::try_from(n / 1_000_000_000).unwrap_or(u64::MAX);
-        Ok(Instant(Duration::new(secs, (n % 1_000_000_000) as u32)))
-    }
-}
+// In `tend reexec`'s snapshot: its duration since start.
+crate::codec::wire::wire_struct!(Instant(0));
 
 impl Instant {
     pub const ZERO: Instant = Instant(Duration::ZERO);
@@ -80,18 +65,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instants_are_nanoseconds_in_json_and_come_back() {
+    fn instants_go_through_the_snapshot_encoding() {
+        use crate::codec::wire::{decode, encode};
         for t in [
             Instant::ZERO,
             Instant::from_millis(1234),
             Instant(Duration::MAX),
         ] {
-            let json = serde_json::to_string(&t).expect("json");
-            assert_eq!(json, t.0.as_nanos().to_string());
-            assert_eq!(serde_json::from_str::<Instant>(&json).expect("parse"), t);
+            assert_eq!(decode::<Instant>(&encode(&t)), Ok(t));
         }
-        assert!(serde_json::from_str::<Instant>("-1").is_err());
-        assert!(serde_json::from_str::<Instant>("\"1s\"").is_err());
+        // Seconds, then nanoseconds past them (never a second or more).
+        assert_eq!(
+            encode(&Instant::from_millis(1500)),
+            [1, 0x80, 0xca, 0xb5, 0xee, 0x01]
+        );
+        assert!(decode::<Instant>(&[0, 0x80, 0x94, 0xeb, 0xdc, 0x03]).is_err());
     }
 
     #[test]

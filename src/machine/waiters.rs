@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::action::{Action, Answer};
 use super::service::{Goal, Service, State, StateName};
 use super::{RequestId, RunId, ServiceId, Supervisor, Timer};
@@ -19,7 +17,7 @@ use super::{RequestId, RunId, ServiceId, Supervisor, Timer};
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which change a waiter waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Start,
     Stop,
@@ -28,7 +26,7 @@ pub enum Verb {
 
 /// A client waiting for its services to settle. For a restart, `stale` is the
 /// newest run at the time of the request: only a later run counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiter {
     pub request: RequestId,
     pub verb: Verb,

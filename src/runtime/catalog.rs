@@ -67,15 +67,15 @@ impl Catalog {
         self.entries.values().map(|e| &e.spec)
     }
 
-    /// Each definition's name, revision and containment, and the next
-    /// revision to give (what `tend reexec` hands over with the config).
+    /// Each definition's name, revision and containment (in no particular
+    /// order), and the next revision to give (what `tend reexec` hands over
+    /// with the config).
     pub fn revisions(&self) -> (Vec<(String, u64, bool)>, u64) {
-        let mut entries: Vec<_> = self
+        let entries = self
             .entries
             .iter()
             .map(|(name, e)| (name.to_string(), e.revision, e.contained))
             .collect();
-        entries.sort();
         (entries, self.next_revision)
     }
 
@@ -157,7 +157,14 @@ mod tests {
         catalog.update(&services, |name| name == "a");
         let (revisions, next) = catalog.revisions();
         let mut restored = Catalog::restore(&services, &revisions, next).expect("restore");
-        assert_eq!(restored.revisions(), (revisions.clone(), next));
+        let sorted = |(mut list, next): (Vec<(String, u64, bool)>, u64)| {
+            list.sort();
+            (list, next)
+        };
+        assert_eq!(
+            sorted(restored.revisions()),
+            sorted((revisions.clone(), next))
+        );
         for (name, revision, _) in &revisions {
             let behaviour = restored.behaviour(name, *revision);
             assert!(behaviour.is_some());

@@ -55,13 +55,19 @@ pub struct Target {
 }
 
 /// The last sweep's figures as `tend reexec` hands them over.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
     /// (service, process group, CPU seconds, memory bytes).
     pub figures: Vec<(ServiceId, i32, f64, u64)>,
     pub began_at: Instant,
     pub finished_at: Instant,
 }
+
+crate::codec::wire::wire_struct!(Figures {
+    figures,
+    began_at,
+    finished_at,
+});
 
 /// The figures of the last sweep and the sweep under way, if any.
 pub struct Sampler {
@@ -320,8 +326,8 @@ mod tests {
         };
         sampler.begin([target], at(10));
         while !sampler.step(at(12)) {}
-        let text = serde_json::to_string(&sampler.handover()).expect("json");
-        let back: Option<Figures> = serde_json::from_str(&text).expect("parsed");
+        let bytes = crate::codec::wire::encode(&sampler.handover());
+        let back: Option<Figures> = crate::codec::wire::decode(&bytes).expect("decoded");
         let adopted = Sampler::adopt(back);
         assert_eq!(adopted.get(id(4), 400), sampler.get(id(4), 400));
         assert!(adopted.get(id(4), 400).is_some());

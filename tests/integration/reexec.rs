@@ -50,6 +50,20 @@ fn put_script(path: &Path, text: &str) {
     install(&source, path);
 }
 
+/// The snapshot version the binary at `exe` writes, from its
+/// `reexec-check` answer (`snapshot N tend RELEASE`).
+fn snapshot_version(exe: &Path) -> u32 {
+    let out = Command::new(exe)
+        .arg("reexec-check")
+        .output()
+        .expect("reexec-check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("reexec-check answered {text:?}"))
+}
+
 fn start(dir: &TestDir, exe: &Path, mut config: Value) -> Tend {
     config["control_socket"] = Value::String(dir.socket());
     let path = dir.write("config.json", &config.to_string());
@@ -230,12 +244,14 @@ fn fifty_services_go_through_twenty_reexecs_unharmed() {
         if i == 10 {
             // A binary that reads another snapshot version: refused, and the
             // old process goes on.
-            put_script(&exe, "#!/bin/sh\necho snapshot 2\n");
+            let ours = snapshot_version(&dir.join("bin/tend.real"));
+            put_script(&exe, &format!("#!/bin/sh\necho snapshot {}\n", ours + 1));
             let (code, out, err) = tend.client(&["reexec"]);
             assert_eq!(code, 1, "{out}{err}");
             let want = format!(
-                "the binary at {} accepts snapshot version 2, this tend writes 1: not re-executing",
-                exe.display()
+                "the binary at {} accepts snapshot version {}, this tend writes {ours}: not re-executing",
+                exe.display(),
+                ours + 1
             );
             assert!(err.contains(&want), "{err}");
             tend.wait_log(&want);

@@ -10,17 +10,17 @@ use std::path::PathBuf;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
-use serde::{Deserialize, Serialize};
 
 use super::drain::{Drains, Killer};
 use super::setup::{self, Controller};
 use super::{Cgroups, Group};
+use crate::codec::wire::wire_struct;
 use crate::config::CgroupLimits;
 use crate::machine::ServiceId;
 use crate::runtime::tokens::Tokens;
 
 /// The cgroups as data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CgroupsSnapshot {
     root: PathBuf,
     own: bool,
@@ -33,6 +33,16 @@ pub struct CgroupsSnapshot {
     removing: Vec<(ServiceId, String)>,
 }
 
+wire_struct!(CgroupsSnapshot {
+    root,
+    own,
+    groups,
+    enabled,
+    warned,
+    killer,
+    removing,
+});
+
 fn names(set: &BTreeSet<Controller>) -> Vec<String> {
     set.iter().map(|c| c.name().to_string()).collect()
 }
@@ -44,19 +54,17 @@ fn controllers(names: &[String]) -> BTreeSet<Controller> {
 
 impl Cgroups {
     pub fn handover(&self) -> CgroupsSnapshot {
-        let mut groups: Vec<_> = self
+        let groups: Vec<_> = self
             .groups
             .iter()
             .map(|(name, g)| (name.clone(), g.dir.clone(), g.limits))
             .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
         let killer = match self.killer {
             Killer::Unknown => None,
             Killer::KillFile => Some("kill-file".to_string()),
             Killer::Rounds => Some("rounds".to_string()),
         };
-        let mut removing: Vec<_> = self.removing.iter().map(|(i, n)| (*i, n.clone())).collect();
-        removing.sort();
+        let removing: Vec<_> = self.removing.iter().map(|(i, n)| (*i, n.clone())).collect();
         CgroupsSnapshot {
             root: self.root.clone(),
             own: self.own,

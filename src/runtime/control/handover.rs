@@ -18,16 +18,15 @@ use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
-use serde::{Deserialize, Serialize};
 
 use super::clients::{Client, Phase};
 use super::{ClientId, ControlServer, REQUEST_TIMEOUT};
-use crate::codec::base64::Bytes;
+use crate::codec::wire::{Bytes, wire_enum, wire_struct};
 use crate::runtime::tokens::Tokens;
 use crate::sys::exec::FdKind;
 
 /// The control socket as data: see the module doc.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ControlSnapshot {
     path: PathBuf,
     identity: Option<(u64, u64)>,
@@ -35,7 +34,7 @@ pub struct ControlSnapshot {
     clients: Vec<ClientSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct ClientSnapshot {
     token: usize,
     fd: RawFd,
@@ -45,7 +44,7 @@ struct ClientSnapshot {
     reply_left: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum Kept {
     /// Owed an answer (the caller's requests).
     Waiting,
@@ -54,6 +53,25 @@ enum Kept {
     /// `logs -f`: of every service (`None`) or of these.
     Following(Option<Vec<String>>),
 }
+
+wire_struct!(ControlSnapshot {
+    path,
+    identity,
+    listener,
+    clients,
+});
+wire_struct!(ClientSnapshot {
+    token,
+    fd,
+    phase,
+    output,
+    reply_left,
+});
+wire_enum!(Kept {
+    0 => Waiting,
+    1 => Replying,
+    2 => Following(names),
+});
 
 impl ControlSnapshot {
     /// The fds it hands over, with what each must be.
@@ -68,7 +86,7 @@ impl ControlSnapshot {
 impl ControlServer {
     /// The server as data; a waiting client is kept when `owed(client)`.
     pub fn handover(&self, owed: &dyn Fn(ClientId) -> bool) -> ControlSnapshot {
-        let mut clients: Vec<ClientSnapshot> = self
+        let clients: Vec<ClientSnapshot> = self
             .clients
             .iter()
             .filter_map(|(token, c)| {
@@ -88,7 +106,6 @@ impl ControlServer {
                 })
             })
             .collect();
-        clients.sort_by_key(|c| c.token);
         ControlSnapshot {
             path: self.path.clone(),
             identity: self.identity,

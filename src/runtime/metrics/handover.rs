@@ -8,18 +8,20 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use mio::net::TcpListener;
 use mio::{Interest, Registry};
-use serde::{Deserialize, Serialize};
 
 use super::MetricsServer;
+use crate::codec::wire::wire_struct;
 use crate::machine::{Deadlines, Instant};
 use crate::runtime::tokens::Tokens;
 
 /// The listener as data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsSnapshot {
     address: SocketAddr,
     listener: RawFd,
 }
+
+wire_struct!(MetricsSnapshot { address, listener });
 
 impl MetricsSnapshot {
     pub fn fd(&self) -> RawFd {

@@ -9,21 +9,21 @@ use std::sync::Arc;
 
 use mio::net::UnixDatagram;
 use mio::{Interest, Registry, Token};
-use serde::{Deserialize, Serialize};
 
 use super::{NotifySockets, Socket};
+use crate::codec::wire::wire_struct;
 use crate::machine::ServiceId;
 use crate::sys::exec::FdKind;
 
 /// The sockets as data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotifySnapshot {
     dir: PathBuf,
     prepared: bool,
     sockets: Vec<SocketSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct SocketSnapshot {
     token: usize,
     fd: RawFd,
@@ -31,6 +31,19 @@ struct SocketSnapshot {
     service: Option<ServiceId>,
     path: PathBuf,
 }
+
+wire_struct!(NotifySnapshot {
+    dir,
+    prepared,
+    sockets,
+});
+wire_struct!(SocketSnapshot {
+    token,
+    fd,
+    name,
+    service,
+    path,
+});
 
 impl NotifySnapshot {
     pub fn fds(&self) -> Vec<(RawFd, FdKind)> {
@@ -45,7 +58,7 @@ impl NotifySnapshot {
 
 impl NotifySockets {
     pub fn handover(&self) -> NotifySnapshot {
-        let mut sockets: Vec<SocketSnapshot> = self
+        let sockets: Vec<SocketSnapshot> = self
             .sockets
             .iter()
             .map(|(token, s)| SocketSnapshot {
@@ -56,7 +69,6 @@ impl NotifySockets {
                 path: s.path.clone(),
             })
             .collect();
-        sockets.sort_by_key(|s| s.token);
         NotifySnapshot {
             dir: self.dir.clone(),
             prepared: self.prepared,

@@ -5,17 +5,19 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
-use serde::{Deserialize, Serialize};
 
 use super::{Pipe, ReadinessPipes};
+use crate::codec::wire::wire_struct;
 use crate::machine::{RunId, ServiceId};
 use crate::sys::exec::FdKind;
 
 /// The pipes as data: (token, fd, service, run) each.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadinessSnapshot {
     pipes: Vec<(usize, RawFd, ServiceId, RunId)>,
 }
+
+wire_struct!(ReadinessSnapshot { pipes });
 
 impl ReadinessSnapshot {
     pub fn fds(&self) -> Vec<(RawFd, FdKind)> {
@@ -25,12 +27,11 @@ impl ReadinessSnapshot {
 
 impl ReadinessPipes {
     pub fn handover(&self) -> ReadinessSnapshot {
-        let mut pipes: Vec<_> = self
+        let pipes: Vec<_> = self
             .pipes
             .iter()
             .map(|(token, p)| (token.0, p.receiver.as_raw_fd(), p.service, p.run))
             .collect();
-        pipes.sort_by_key(|p| p.0);
         ReadinessSnapshot { pipes }
     }
 

@@ -8,17 +8,25 @@
 //! The answer is one line: `snapshot N tend RELEASE`. A binary that prints
 //! anything else (an older tend without the command, a script) is refused
 //! with what it said.
+//!
+//! The check is started as services are ([`crate::sys::spawn`]: its own
+//! process group, default signal handling, stdin and stderr on `/dev/null`),
+//! with tend's environment, not through `std::process::Command`, whose
+//! spawning code is a second copy of what tend has (and cost the shipped
+//! binary about 12 KiB).
 
+use std::ffi::CString;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mio::unix::pipe::Receiver;
 
 use super::snapshot::VERSION;
 use crate::machine::ExitStatus;
+use crate::sys::spawn::{Cloner, ExecPlan, Job, Output};
+use crate::sys::user::Credentials;
 
 /// How long the binary has to answer.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,22 +46,23 @@ pub struct Check {
 }
 
 impl Check {
-    /// Run `<exe> reexec-check`, its stdout on a pipe, nothing else of tend's.
-    pub fn spawn(exe: &Path) -> io::Result<Check> {
-        let mut child = Command::new(exe)
-            .arg("reexec-check")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let pid = i32::try_from(child.id()).map_err(io::Error::other)?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no pipe for its answer"))?;
-        // The loop reaps it (by pid, with every other child): `child` is
-        // dropped without waiting.
-        let output = Receiver::from(OwnedFd::from(stdout));
+    /// Run `<exe> reexec-check`, its stdout on a pipe, nothing else of
+    /// tend's; `env`: tend's environment (`NAME=value`). The loop reaps it,
+    /// by pid, with every other child.
+    pub fn spawn(exe: &Path, env: Vec<CString>) -> io::Result<Check> {
+        let program = CString::new(exe.as_os_str().as_bytes())?;
+        let argv = vec![program, c"reexec-check".to_owned()];
+        let plan = ExecPlan::new(argv, env, None, &[], &Credentials::default())?;
+        let (read_end, write_end) = crate::sys::pipe()?;
+        let job = Job {
+            plan: &plan,
+            stdout: Output::Pipe(write_end),
+            stderr: Output::Null,
+            readiness: None,
+            program: None,
+        };
+        let pid = Cloner::new(None)?.spawn(job).map_err(io::Error::other)?;
+        let output = Receiver::from(read_end);
         output.set_nonblocking(true)?;
         Ok(Check { pid, output })
     }

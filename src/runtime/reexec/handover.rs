@@ -12,26 +12,25 @@
 use std::ffi::{CString, OsStr};
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use log::info;
 
 use super::snapshot::{ClockSnapshot, IoSnapshot, PipeSnapshot, Snapshot, VERSION};
 use super::{Phase, cstring};
-use crate::codec::base64::Bytes;
+use crate::codec::wire::Bytes;
 use crate::logging::SinkSnapshot;
 use crate::runtime::Runtime;
 use crate::sys::exec::{block_signals, execve, memfd, monotonic, set_cloexec};
 
 impl Runtime {
     /// The config as it runs: the runtime keeps its services in the catalog
-    /// only (one copy of each definition), so they are put back here.
+    /// only (one copy of each definition), so they are put back here, in the
+    /// catalog's order (the new process puts them back into a catalog).
     fn config_with_services(&self) -> crate::config::Config {
         let mut config = self.config.clone();
-        let mut specs: Vec<_> = self.catalog.specs().map(|s| (**s).clone()).collect();
-        specs.sort_by(|a, b| a.name.cmp(&b.name));
-        config.services = specs;
+        config.services = self.catalog.specs().map(|s| (**s).clone()).collect();
         config
     }
 
@@ -59,16 +58,17 @@ impl Runtime {
         why
     }
 
-    /// The whole state as data (see `snapshot.rs`).
+    /// The whole state as data (see `snapshot.rs`). Lists taken from hash
+    /// maps are in the maps' order: the new process puts them back into maps
+    /// (and sorts the pipes itself), so no order is worth a sort's code.
     fn snapshot(&self, exe: &Path, log: SinkSnapshot) -> Snapshot {
         let (revisions, next_revision) = self.catalog.revisions();
-        let mut children: Vec<_> = self
+        let children: Vec<_> = self
             .children
             .iter()
             .map(|(pid, c)| (*pid, c.service, c.run))
             .collect();
-        children.sort_unstable_by_key(|c| c.0);
-        let mut pipes: Vec<PipeSnapshot> = self
+        let pipes: Vec<PipeSnapshot> = self
             .pipes
             .iter()
             .map(|(token, p)| PipeSnapshot {
@@ -80,8 +80,7 @@ impl Runtime {
                 unfinished: Bytes(p.unfinished().to_vec()),
             })
             .collect();
-        pipes.sort_unstable_by_key(|p| p.token);
-        let mut services: Vec<IoSnapshot> = self
+        let services: Vec<IoSnapshot> = self
             .io
             .iter()
             .map(|(service, io)| IoSnapshot {
@@ -93,17 +92,15 @@ impl Runtime {
             })
             .filter(|io| !io.is_empty())
             .collect();
-        services.sort_unstable_by_key(|s| s.service);
         let requesters = &self.reexec.requesters;
         let owed = |client| {
             requesters.contains(&client) || self.requests.values().any(|p| p.client == client)
         };
-        let mut requests: Vec<_> = self
+        let requests: Vec<_> = self
             .requests
             .iter()
             .map(|(id, p)| (*id, p.client.0, p.services.clone()))
             .collect();
-        requests.sort_unstable_by_key(|r| r.0);
         // The clock last: the core's time as close to the exec as can be.
         let elapsed = std::time::Instant::now().saturating_duration_since(self.clock.base);
         let clock = ClockSnapshot {
@@ -146,20 +143,17 @@ impl Runtime {
     }
 }
 
-/// The snapshot as JSON in a new memfd (written straight there: no copy of
-/// megabytes in memory first).
+/// The snapshot, encoded, in a new memfd. Encoded in memory first, then
+/// written in one go: the encoding is a fraction of the size of the
+/// snapshot it is made from (its bulk is the rings' text, copied once).
 fn write(snapshot: &Snapshot) -> Result<std::fs::File, String> {
     let fail = |what: String| format!("{what}: not re-executing");
     let mut file = match memfd(c"tend-snapshot") {
         Ok(fd) => std::fs::File::from(fd),
         Err(e) => return Err(fail(format!("cannot create the snapshot's memfd ({e})"))),
     };
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
-    serde_json::to_writer(&mut out, snapshot)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.flush())
+    file.write_all(&snapshot.encode())
         .map_err(|e| fail(format!("cannot write the snapshot ({e})")))?;
-    drop(out);
     Ok(file)
 }
 
@@ -181,14 +175,7 @@ fn exec(snapshot: &Snapshot, file: std::fs::File) -> String {
     .iter()
     .map(|arg| CString::new(arg.as_bytes()).unwrap_or_default())
     .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .filter_map(|(name, value)| {
-            let mut pair = name.into_vec();
-            pair.push(b'=');
-            pair.extend_from_slice(value.as_bytes());
-            CString::new(pair).ok()
-        })
-        .collect();
+    let env = super::environment();
     let fds: Vec<RawFd> = snapshot
         .fds()
         .into_iter()

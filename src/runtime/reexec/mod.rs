@@ -136,7 +136,7 @@ impl Runtime {
                 exe.display()
             ));
         }
-        match Check::spawn(&exe) {
+        match Check::spawn(&exe, environment()) {
             Ok(check) => {
                 info!(
                     "{by}: checking that {} can take over (`reexec-check`, pid {})",
@@ -230,6 +230,19 @@ impl Runtime {
             }
         }
     }
+}
+
+/// tend's environment as `NAME=value` strings, for the check and the exec.
+fn environment() -> Vec<std::ffi::CString> {
+    use std::os::unix::ffi::OsStringExt;
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let mut pair = name.into_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_encoded_bytes());
+            std::ffi::CString::new(pair).ok()
+        })
+        .collect()
 }
 
 /// `path` as a C string (a path from `/proc/self/exe` has no NUL byte; one

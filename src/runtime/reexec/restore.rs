@@ -28,7 +28,7 @@ use mio::unix::pipe::Receiver;
 use mio::{Interest, Poll, Token};
 
 use super::ReExec;
-use super::snapshot::{Header, Snapshot, VERSION, refusal};
+use super::snapshot::Snapshot;
 use crate::config::Config;
 use crate::logging::LogSink;
 use crate::machine::{Action, Event, Instant, RequestId, State, Supervisor};
@@ -50,7 +50,7 @@ use crate::runtime::{Child, Clock, Pending, Runtime, ServiceIo, upward};
 use crate::sys;
 use crate::sys::exec::{adopt_inherited, fd_kind, monotonic};
 
-/// Largest snapshot read (a thousand services make about 1 MiB, plus what
+/// Largest snapshot read (a thousand services make about 200 KiB, plus what
 /// their `tend logs` rings hold).
 const MAX_SNAPSHOT: u64 = 1 << 30;
 
@@ -84,15 +84,7 @@ pub fn load(fd: &str) -> Result<Resumed, String> {
         .and_then(|_| (&mut file).take(MAX_SNAPSHOT).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read the snapshot: {e}"))?;
     drop(file);
-    let snapshot: Snapshot = match serde_json::from_slice(&bytes) {
-        Ok(snapshot) => snapshot,
-        Err(e) => {
-            return Err(match serde_json::from_slice::<Header>(&bytes) {
-                Ok(header) if header.version != VERSION => refusal(header.version),
-                _ => format!("the snapshot does not parse: {e}"),
-            });
-        }
-    };
+    let snapshot = Snapshot::decode(&bytes)?;
     drop(bytes);
     snapshot.check()?;
     let listed = snapshot.fds();

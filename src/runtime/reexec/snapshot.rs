@@ -1,5 +1,6 @@
-//! The snapshot: one versioned JSON document that carries the whole state of
-//! a tend across `tend reexec`, and the list of fds that go with it.
+//! The snapshot: one versioned binary document (`codec::wire`) that carries
+//! the whole state of a tend across `tend reexec`, and the list of fds that
+//! go with it.
 //!
 //! It holds the core ([`CoreSnapshot`]), the config and the revisions the old
 //! process ran (not the file on disk: a reload is a separate act), the clock,
@@ -13,7 +14,9 @@
 //! [`VERSION`] changes whenever a tend could not read what an older one
 //! wrote (or the other way round); a tend refuses any other version, and the
 //! old process asks the new binary which version it reads before it execs
-//! (`reexec-check`), so a refusal never costs the services anything.
+//! (`reexec-check`), so a refusal never costs the services anything. The
+//! version is the document's first value, so that a tend can name the
+//! version of a snapshot whose rest it cannot read.
 //!
 //! Must not: hold anything a new process could not rebuild the same way from
 //! it (pointers, the old process's buffers' layout), or trust what it reads:
@@ -24,9 +27,7 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::codec::base64::Bytes;
+use crate::codec::wire::{self, Bytes, Reader, Wire, wire_enum, wire_struct};
 use crate::config::Config;
 use crate::lines::{MAX_LINE, Stream};
 use crate::logging::SinkSnapshot;
@@ -40,10 +41,16 @@ use crate::runtime::ring::RingSnapshot;
 use crate::sys::exec::FdKind;
 
 /// The snapshot version this tend writes and reads.
-pub const VERSION: u32 = 1;
+///
+/// The encoding has no field names (`codec::wire`): a value is its fields in
+/// order. So any change of layout (a field added, removed, moved or of
+/// another type, an enum tag added or renumbered, in any type a snapshot
+/// holds, `Config` and the core's included) must change this number.
+/// 1 was a JSON document; 2 is the binary encoding.
+pub const VERSION: u32 = 2;
 
 /// The whole state (see the module doc).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// [`VERSION`] of the tend that wrote it.
     pub version: u32,
@@ -86,13 +93,12 @@ pub struct Snapshot {
     pub probe_pids: Vec<i32>,
     /// The last resource use figures, so that the first status after the
     /// exec needs no sweep of its own.
-    #[serde(default)]
     pub usage: Option<crate::runtime::sampler::Figures>,
 }
 
 /// The shell's clock: the core's time continues from `elapsed`, plus the
 /// time the exec took (`monotonic` then, against the monotonic clock now).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClockSnapshot {
     /// The core's `now` when the snapshot was taken.
     pub elapsed: Duration,
@@ -103,7 +109,7 @@ pub struct ClockSnapshot {
 }
 
 /// One output pipe of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PipeSnapshot {
     pub token: usize,
     pub fd: RawFd,
@@ -111,27 +117,78 @@ pub struct PipeSnapshot {
     pub run: RunId,
     pub stream: Stream,
     /// What was read of a line not finished yet.
-    #[serde(default, skip_serializing_if = "is_empty")]
     pub unfinished: Bytes,
-}
-
-fn is_empty(bytes: &Bytes) -> bool {
-    bytes.0.is_empty()
 }
 
 /// A service's I/O state besides its pipes (which name their service; its
 /// list of them is theirs in token order, the order they were opened in).
 /// Left out for a service that has nothing of it yet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IoSnapshot {
     pub service: ServiceId,
     /// The `log` readiness pattern being watched for a run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<(RunId, String)>,
     pub log_lines: [u64; 2],
     pub probe_failures: [u64; 2],
     pub ring: RingSnapshot,
 }
+
+// The layout (`codec::wire`): each struct's fields in this order, the
+// version first (see `Snapshot::decode`).
+wire_struct!(Snapshot {
+    version,
+    tend,
+    exe,
+    argv0,
+    config_path,
+    config,
+    revisions,
+    next_revision,
+    core,
+    clock,
+    next_token,
+    nofile,
+    children,
+    pipes,
+    services,
+    readiness,
+    notify,
+    control,
+    metrics,
+    cgroups,
+    requests,
+    next_request,
+    reexec_clients,
+    line_counter,
+    log,
+    probe_pids,
+    usage,
+});
+wire_struct!(ClockSnapshot {
+    elapsed,
+    monotonic,
+    wall_start_ms,
+    unix_base,
+});
+wire_struct!(PipeSnapshot {
+    token,
+    fd,
+    service,
+    run,
+    stream,
+    unfinished,
+});
+wire_struct!(IoSnapshot {
+    service,
+    pattern,
+    log_lines,
+    probe_failures,
+    ring,
+});
+wire_enum!(Stream {
+    0 => Stdout,
+    1 => Stderr,
+});
 
 impl IoSnapshot {
     /// Whether there is nothing to hand over.
@@ -144,6 +201,26 @@ impl IoSnapshot {
 }
 
 impl Snapshot {
+    /// The snapshot as bytes (see `codec::wire`).
+    pub fn encode(&self) -> Vec<u8> {
+        wire::encode(self)
+    }
+
+    /// The snapshot `bytes` hold, or why it cannot be read: another version
+    /// is refused by its number before the rest is looked at.
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+        // Version 1 was a JSON document, which no varint starts with.
+        if bytes.first() == Some(&b'{') {
+            return Err(refusal(1));
+        }
+        let mut first = Reader::new(bytes);
+        let version = u32::get(&mut first);
+        if first.error().is_none() && version != VERSION {
+            return Err(refusal(version));
+        }
+        wire::decode(bytes).map_err(|e| format!("the snapshot does not parse: {e}"))
+    }
+
     /// Every fd it hands over, with the kind it must be.
     pub fn fds(&self) -> Vec<(RawFd, FdKind)> {
         let mut fds: Vec<(RawFd, FdKind)> =
@@ -185,10 +262,4 @@ impl Snapshot {
 /// Why a snapshot of `version` is refused.
 pub fn refusal(version: u32) -> String {
     format!("the snapshot is version {version}, this tend reads version {VERSION}")
-}
-
-/// Just the version, to name it when the rest does not parse.
-#[derive(Deserialize)]
-pub struct Header {
-    pub version: u32,
 }

@@ -1,6 +1,7 @@
-//! The snapshot on its own: through JSON and back, what `check` refuses, and
-//! `load` end to end (a memfd and fds handed over in this very process).
-//! Handing over a live tend is `tests/integration/reexec.rs`'s.
+//! The snapshot on its own: through its encoding and back, cut and mutated
+//! copies of a real one (decoded or refused, never a panic), what `check`
+//! refuses, and `load` end to end (a memfd and fds handed over in this very
+//! process). Handing over a live tend is `tests/integration/reexec.rs`'s.
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::snapshot::*;
-use crate::codec::base64::Bytes;
+use crate::codec::wire::Bytes;
 use crate::config::{Config, ServiceSpec};
 use crate::machine::{Event, Instant, Pid, Supervisor};
 use crate::runtime::catalog::Catalog;
@@ -90,9 +91,10 @@ fn sample(n: usize) -> Snapshot {
     }
 }
 
-#[test]
-fn a_snapshot_goes_through_json_and_comes_back_equal() {
-    let mut snapshot = sample(20);
+/// [`sample`] with a ring of two lines (one on stderr), a readiness
+/// pattern, counters and resource figures.
+fn rich(n: usize) -> Snapshot {
+    let mut snapshot = sample(n);
     let mut ring = crate::runtime::ring::LogRing::default();
     let text = b"first\nsecond \xe2\x9c\x93\n";
     let ends = [6u32, text.len() as u32];
@@ -105,8 +107,27 @@ fn a_snapshot_goes_through_json_and_comes_back_equal() {
         probe_failures: [0, 2],
         ring: ring.snapshot(),
     });
-    let json = serde_json::to_string(&snapshot).expect("json");
-    let back: Snapshot = serde_json::from_str(&json).expect("parse");
+    snapshot.pipes[1].stream = crate::lines::Stream::Stderr;
+    snapshot.pipes[1].unfinished = Bytes(Vec::new());
+    snapshot.usage = Some(crate::runtime::sampler::Figures {
+        figures: vec![(snapshot.children[0].1, 1001, 0.25, 4096)],
+        began_at: Instant::from_millis(900),
+        finished_at: Instant::from_millis(1000),
+    });
+    snapshot
+}
+
+fn decoded(bytes: &[u8]) -> Snapshot {
+    match Snapshot::decode(bytes) {
+        Ok(snapshot) => snapshot,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_snapshot_goes_through_its_encoding_and_comes_back_equal() {
+    let snapshot = rich(20);
+    let back = decoded(&snapshot.encode());
     assert_eq!(back, snapshot);
     back.check().expect("valid");
     // The ring comes back with its lines, numbers and times.
@@ -149,12 +170,12 @@ fn check_refuses_what_does_not_hold_together() {
     }
     let version = {
         let mut s = good.clone();
-        s.version = 2;
+        s.version = 1;
         s.check().err().unwrap_or_default()
     };
     assert_eq!(
         version,
-        "the snapshot is version 2, this tend reads version 1"
+        "the snapshot is version 1, this tend reads version 2"
     );
 }
 
@@ -179,7 +200,7 @@ fn load_takes_over_the_fds_a_snapshot_lists() {
     let (rx, tx) = crate::sys::pipe().expect("pipe");
     let rx = rx.into_raw_fd();
     let snapshot = with_pipe(rx);
-    let fd = in_memfd(&serde_json::to_vec(&snapshot).expect("json"));
+    let fd = in_memfd(&snapshot.encode());
     let resumed = match super::load(&fd) {
         Ok(resumed) => resumed,
         Err(e) => panic!("{e}"),
@@ -204,17 +225,24 @@ fn load_refuses_other_versions_garbage_and_the_wrong_fds() {
         Ok(_) => panic!("loaded"),
         Err(e) => e,
     };
-    let mut other = serde_json::to_value(sample(1)).expect("json");
-    other["version"] = 7.into();
-    other["core"] = serde_json::json!("a layout this tend does not know");
-    let other = serde_json::to_vec(&other).expect("json");
+    // Another version, followed by a layout this tend does not know.
+    let mut other = crate::codec::wire::encode(&7u32);
+    other.extend_from_slice(b"\xff\xff anything");
     assert_eq!(
         refuse(&other),
-        "the snapshot is version 7, this tend reads version 1"
+        "the snapshot is version 7, this tend reads version 2"
     );
-    assert!(refuse(b"{\"version\": 1").starts_with("the snapshot does not parse"));
+    // Version 1 was JSON.
+    assert_eq!(
+        refuse(b"{\"version\": 1, \"tend\": \"0.1.0\"}"),
+        "the snapshot is version 1, this tend reads version 2"
+    );
+    let good = sample(1).encode();
+    let cut = refuse(&good[..good.len() / 2]);
+    assert!(cut.starts_with("the snapshot does not parse: "), "{cut}");
+    assert!(refuse(b"").starts_with("the snapshot does not parse"));
     // Not open.
-    let closed = serde_json::to_vec(&with_pipe(1_000_000)).expect("json");
+    let closed = with_pipe(1_000_000).encode();
     assert!(
         refuse(&closed).contains("fd 1000000"),
         "{}",
@@ -222,7 +250,7 @@ fn load_refuses_other_versions_garbage_and_the_wrong_fds() {
     );
     // Open, but a socket where a pipe was said.
     let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
-    let socket = serde_json::to_vec(&with_pipe(a.into_raw_fd())).expect("json");
+    let socket = with_pipe(a.into_raw_fd()).encode();
     let why = refuse(&socket);
     assert!(why.contains("UnixStream") && why.contains("Fifo"), "{why}");
     assert!(super::load("x").is_err());
@@ -239,4 +267,48 @@ fn a_line_cut_by_the_exec_comes_out_whole() {
     let mut after = crate::lines::LineSplitter::resume(before.unfinished());
     after.push(b"\x9c\x93 line\n", &mut emit);
     assert_eq!(lines, ["done", "half \u{2713} line"]);
+}
+
+/// Every prefix of a real snapshot, and 20,000 copies with a few bytes
+/// changed: each is decoded (and then `check`ed) or refused, never a panic,
+/// and nothing allocates past what the input could hold.
+#[test]
+fn cut_and_mutated_snapshots_are_refused_or_decoded_never_a_panic() {
+    let good = rich(8).encode();
+    for end in 0..good.len() {
+        assert!(
+            Snapshot::decode(&good[..end]).is_err(),
+            "a prefix of {end} bytes"
+        );
+    }
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut decoded, mut refused) = (0, 0);
+    for _ in 0..20_000 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % bytes.len() as u64) as usize;
+            if next() % 2 == 0 {
+                bytes[at] = next() as u8;
+            } else {
+                bytes[at] ^= 1 << (next() % 8);
+            }
+        }
+        match Snapshot::decode(&bytes) {
+            Ok(snapshot) => {
+                let _ = snapshot.check();
+                decoded += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        decoded > 100 && refused > 100,
+        "{decoded} decoded, {refused} refused"
+    );
 }

@@ -7,19 +7,19 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use super::{LogRing, RING_BYTES, RING_LINES, Record};
-use crate::codec::base64::Bytes;
+use crate::codec::wire::{Bytes, wire_struct};
 use crate::lines::Stream;
 
 /// One service's ring: its text, and per line (sequence number, time in ms
 /// since the epoch, length with the newline, stream).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RingSnapshot {
     text: Bytes,
     lines: Vec<(u64, u64, u32, Stream)>,
 }
+
+wire_struct!(RingSnapshot { text, lines });
 
 impl RingSnapshot {
     pub fn is_empty(&self) -> bool {
