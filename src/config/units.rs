@@ -11,17 +11,19 @@ pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Parse a duration string: a plain number of seconds (`"1.5"`), or one or more
 /// numbers each with a unit `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"1m30s"`,
 /// `"1h2m3.5s"`).
+///
+/// Decimals are read exactly, in nanoseconds, not through `f64`: `"0.1s"` is
+/// 100 ms on the dot, and the shipped binary needs no float parser (core's
+/// is some 12 KiB of tables and code).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty".into());
     }
-    if let Ok(plain) = text.parse::<f64>()
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    {
-        return seconds(plain);
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return in_units(text, NANOS_PER_SEC).and_then(nanos);
     }
-    let mut total = 0.0f64;
+    let mut total: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let digits = rest
@@ -33,24 +35,56 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
+            "ms" => NANOS_PER_SEC / 1000,
+            "s" => NANOS_PER_SEC,
+            "m" => 60 * NANOS_PER_SEC,
+            "h" => 3600 * NANOS_PER_SEC,
+            "d" => 86400 * NANOS_PER_SEC,
             "" => return Err(format!("a unit is missing after {number:?}")),
             _ => return Err(format!("unknown unit {unit:?}")),
         };
         if number.is_empty() {
             return Err(format!("a number is missing before {unit:?}"));
         }
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("{number:?} is not a number"))?;
-        total += value * scale;
+        total = total.saturating_add(in_units(number, scale)?);
         rest = after;
     }
-    seconds(total)
+    nanos(total)
+}
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// `number` (digits with at most one `.`) times `scale` nanoseconds, exactly
+/// (a fraction finer than a nanosecond is dropped); saturating, so a huge
+/// number is "too large", not an overflow.
+fn in_units(number: &str, scale: u128) -> Result<u128, String> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if (whole.is_empty() && fraction.is_empty())
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("{number:?} is not a number"));
+    }
+    let digits = |text: &str| {
+        text.bytes().fold(0u128, |n, b| {
+            n.saturating_mul(10).saturating_add(u128::from(b - b'0'))
+        })
+    };
+    // 24 digits of fraction are finer than a nanosecond of any unit here.
+    let fraction = &fraction[..fraction.len().min(24)];
+    let part = digits(fraction).saturating_mul(scale) / 10u128.pow(fraction.len() as u32);
+    Ok(digits(whole).saturating_mul(scale).saturating_add(part))
+}
+
+/// A duration of `n` nanoseconds, up to [`MAX_DURATION`].
+fn nanos(n: u128) -> Result<Duration, String> {
+    if n > MAX_DURATION.as_nanos() {
+        return Err("too large (at most 100 years)".into());
+    }
+    // At most 100 years: fits a u64 of nanoseconds.
+    Ok(Duration::from_nanos(n as u64))
 }
 
 /// A non-negative, finite number of seconds up to [`MAX_DURATION`].
@@ -100,16 +134,12 @@ pub fn parse_cpu_max(text: &str) -> Result<Option<super::CpuMax>, String> {
         return Ok(None);
     }
     let (quota_us, period_us) = if let Some(percent) = text.strip_suffix('%') {
-        let p: f64 = percent
-            .trim()
-            .parse()
+        // In tenths of a microsecond, exactly (see `in_units`), then rounded.
+        let tenths = in_units(percent.trim(), 10 * CPU_PERIOD_US as u128 / 100)
             .ok()
-            .filter(|p: &f64| p.is_finite() && *p > 0.0 && *p <= 100_000.0)
+            .filter(|&t| t > 0 && t <= 100_000 * 10 * CPU_PERIOD_US as u128 / 100)
             .ok_or_else(|| format!("{percent:?} is not a percentage above 0"))?;
-        (
-            (p * CPU_PERIOD_US as f64 / 100.0).round() as u64,
-            CPU_PERIOD_US,
-        )
+        (((tenths + 5) / 10) as u64, CPU_PERIOD_US)
     } else if let Some((quota, period)) = text.split_once(' ') {
         let number = |s: &str| {
             s.trim()
@@ -254,6 +284,21 @@ mod tests {
         assert_eq!(parse_duration("2s500ms"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
         assert_eq!(parse_duration(" 5m "), Ok(Duration::from_secs(300)));
+        // Exact decimals, not the nearest float.
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration(".5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5."), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.000000001"), Ok(Duration::from_nanos(1)));
+        assert_eq!(
+            parse_duration("1.0000000019"),
+            Ok(Duration::from_nanos(1_000_000_001))
+        );
+        assert_eq!(parse_duration("0.0015ms"), Ok(Duration::from_nanos(1500)));
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("1.123456789123456789123456789123456789s"),
+            Ok(Duration::from_nanos(1_123_456_789))
+        );
     }
 
     #[test]
@@ -277,6 +322,8 @@ mod tests {
             "36500000d",
             ".",
             "s1",
+            "36500d1ms",
+            "1.5.s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
@@ -310,6 +357,7 @@ mod tests {
         assert_eq!(parse_cpu_max("50%"), cpu(50_000, 100_000));
         assert_eq!(parse_cpu_max("250%"), cpu(250_000, 100_000));
         assert_eq!(parse_cpu_max("12.5%"), cpu(12_500, 100_000));
+        assert_eq!(parse_cpu_max("12.34567%"), cpu(12_346, 100_000));
         assert_eq!(parse_cpu_max("1%"), cpu(1_000, 100_000));
         assert_eq!(parse_cpu_max("20000 50000"), cpu(20_000, 50_000));
         assert_eq!(parse_cpu_max("max"), Ok(None));
