@@ -168,8 +168,7 @@ impl Client {
         stream
             .set_write_timeout(Some(REQUEST_TIMEOUT))
             .map_err(unreachable)?;
-        let mut line =
-            serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line = request.to_json();
         line.push(b'\n');
         stream.write_all(&line).map_err(unreachable)?;
         Ok(BufReader::new(stream))
@@ -214,7 +213,7 @@ impl Client {
             return Ok(1);
         };
         if json {
-            let text = serde_json::to_string_pretty(&services).unwrap_or_default();
+            let text = crate::protocol::statuses_pretty(&services);
             println!("{text}");
         } else {
             let colour = show::use_colour(&|k| std::env::var_os(k));
@@ -311,14 +310,14 @@ impl Client {
                 Ok(0) | Err(_) => return Ok(0),
                 Ok(_) => {}
             }
-            if let Ok(line) = serde_json::from_str::<LogLine>(&text) {
+            if let Ok(line) = LogLine::parse(&text) {
                 if writeln!(out, "{}", format_log_line(&line))
                     .and_then(|_| out.flush())
                     .is_err()
                 {
                     return Ok(0); // stdout closed
                 }
-            } else if let Ok(last) = serde_json::from_str::<Reply>(&text) {
+            } else if let Ok(last) = Reply::parse(&text) {
                 // tend dropped us (too slow) and says why.
                 return Ok(if checked(last).is_some() { 0 } else { 1 });
             }
@@ -336,7 +335,7 @@ fn read_reply(reader: &mut BufReader<UnixStream>) -> Result<Reply, ClientError> 
             "the connection closed without a reply".into(),
         ));
     }
-    serde_json::from_str(&line).map_err(|e| ClientError::Protocol(e.to_string()))
+    Reply::parse(&line).map_err(ClientError::Protocol)
 }
 
 /// The services of an ok reply, or (after printing why) None.

@@ -319,7 +319,7 @@ mod tests {
             "completed": false, "next_start_in_secs": null, "waiting_for": null,
             "status_text": null, "cpu_secs": cpu, "memory_bytes": mem, "usage_at": at,
         });
-        serde_json::from_value(text).expect("a status")
+        ServiceStatus::parse(&text.to_string()).expect("a status")
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`http1`]: HTTP/1.1 (RFC 9112) for the `http` probe (client) and the metrics
 //!   endpoint (server).
 //! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
+//! - [`json`]: JSON output (string escaping and a compact or pretty writer) for
+//!   the control protocol and the `json` log format.
 //! - [`prometheus`]: the Prometheus text exposition format 0.0.4 (writer only).
 //! - [`sha256`]: SHA-256 (FIPS 180-4).
 //! - [`wire`]: the compact binary encoding of `tend reexec`'s snapshot.
@@ -24,6 +26,7 @@ pub mod hpack;
 pub mod http1;
 pub mod http2;
 pub mod huffman;
+pub mod json;
 pub mod notify;
 pub mod prometheus;
 pub mod sha256;

@@ -15,6 +15,7 @@
 //! memory stays at its limit plus one formatted line (rounded up to 64 KiB).
 
 use super::format::{self, JSON_SUFFIX};
+use crate::codec::json;
 use crate::lines::Lines;
 
 /// Above this size an emptied buffer gives memory back, so one burst does not
@@ -208,9 +209,9 @@ impl LogBuf {
             let (start, end) = span(&lines, i, i + 1);
             let line = lines.text.get(start..end.saturating_sub(1)).unwrap_or(&[]);
             self.extend(prefix);
-            if format::line_needs_escape(line) {
+            if json::line_needs_escape(line) {
                 scratch.clear();
-                format::escape_into(&mut scratch, line);
+                json::escape_into(&mut scratch, line);
                 self.extend(&scratch);
             } else {
                 self.extend(line);

@@ -1,6 +1,6 @@
 //! What one log record looks like in each `log_format` (SPEC §7): the prefix
-//! put before a service's lines, tend's own messages, JSON string escaping, and
-//! the timestamp.
+//! put before a service's lines, tend's own messages, and the timestamp (JSON
+//! string escaping is `codec::json`'s, shared with the control protocol).
 //!
 //! ```text
 //! text   2026-12-02T10:00:00.123Z web | listening on :8080
@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::Level;
 
+use crate::codec::json::{escape_into, must_escape};
 use crate::config::LogFormat;
 use crate::lines::Stream;
 
@@ -131,12 +132,6 @@ fn level_lower(level: Level) -> &'static str {
     }
 }
 
-/// Whether a byte must be escaped inside a JSON string.
-#[inline(always)]
-fn must_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
 /// Whether any line of `text` (lines ending in `\n`) holds a byte that must be
 /// escaped in JSON; the newlines that end the lines do not count.
 ///
@@ -171,43 +166,6 @@ pub fn block_needs_escape(text: &[u8]) -> bool {
             .remainder()
             .iter()
             .any(|&b| b != b'\n' && must_escape(b))
-}
-
-/// Whether `line` (without its newline) needs escaping.
-pub fn line_needs_escape(line: &[u8]) -> bool {
-    line.iter().any(|&b| must_escape(b))
-}
-
-/// Append `bytes` (UTF-8) as the inside of a JSON string: `"` and `\` escaped,
-/// control characters as `\n`, `\t`, ... or `\u00XX`; everything else as is.
-pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !must_escape(b) {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 15)],
-            ]),
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Caches the formatted `YYYY-MM-DDTHH:MM:SS` of the current second, since a
@@ -356,33 +314,6 @@ mod tests {
         assert_eq!(v["level"], "info");
         assert_eq!(v["message"], "a \"quoted\"\nmessage");
         assert_eq!(v["ts"], "2026-12-02T10:00:00.123Z");
-    }
-
-    #[test]
-    fn every_byte_escapes_to_what_serde_json_reads_back() {
-        // Every ASCII byte, alone and between others, plus U+FFFD and other
-        // non-ASCII characters, which are written as they are.
-        for b in 0u8..0x80 {
-            let text = format!("a{}b", b as char);
-            let mut out = b"\"".to_vec();
-            escape_into(&mut out, text.as_bytes());
-            out.push(b'"');
-            let back: String = serde_json::from_slice(&out).unwrap_or_else(|e| {
-                panic!("byte {b:#x}: {e}: {:?}", String::from_utf8_lossy(&out))
-            });
-            assert_eq!(back, text, "byte {b:#x}");
-            assert_eq!(must_escape(b), line_needs_escape(&[b]));
-            assert!(
-                !out[1..out.len() - 1].iter().any(|&c| c < 0x20),
-                "byte {b:#x}"
-            );
-        }
-        let text = "caf\u{fffd} \u{1b}[31mred\u{1b}[0m \\ \" é 日本";
-        let mut out = b"\"".to_vec();
-        escape_into(&mut out, text.as_bytes());
-        out.push(b'"');
-        assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), text);
-        assert!(String::from_utf8_lossy(&out).contains('\u{fffd}'));
     }
 
     #[test]

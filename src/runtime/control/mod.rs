@@ -3,7 +3,7 @@
 //!
 //! Wire protocol: one JSON request line from the client (a last line without a
 //! newline counts when the client then closes its side), one JSON reply line
-//! from tend (`protocol.rs`); a follower then gets one `LogLine` JSON per output
+//! from tend (`protocol/`); a follower then gets one `LogLine` JSON per output
 //! line; a `shutdown` client is held open until tend exits.
 //!
 //! Nothing here blocks or grows without bound; every bound is a constant below.
@@ -37,6 +37,7 @@ use mio::{Interest, Registry, Token};
 
 use super::output::{Lines, Stream};
 use super::tokens::Tokens;
+use crate::codec::json::Writer;
 use crate::protocol::{MAX_REQUEST_BYTES, Reply, Request};
 use clients::{Client, Followers, Phase, Totals};
 pub use handover::ControlSnapshot;
@@ -263,7 +264,7 @@ impl ControlServer {
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
-        let mut line = serde_json::to_vec(reply).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+        let mut line = reply.to_json();
         let refusal = if line.len() > MAX_REPLY_BYTES {
             Some(format!(
                 "the reply would be {} bytes, more than the limit of {MAX_REPLY_BYTES}; \
@@ -276,7 +277,7 @@ impl ControlServer {
             None
         };
         if let Some(why) = refusal {
-            line = serde_json::to_vec(&Reply::error(why)).unwrap_or_default();
+            line = Reply::error(why).to_json();
         }
         line.push(b'\n');
         self.totals.remove(c);
@@ -336,12 +337,14 @@ impl ControlServer {
         if targets.is_empty() {
             return;
         }
-        let mut bytes = Vec::with_capacity(block.text.len() + 128 * block.ends.len());
+        let mut w = Writer::onto(Vec::with_capacity(
+            block.text.len() + 128 * block.ends.len(),
+        ));
         for line in super::ring::block_lines(service, stream, block, first_seq, ms) {
-            if serde_json::to_writer(&mut bytes, &line).is_ok() {
-                bytes.push(b'\n');
-            }
+            line.write_json(&mut w);
+            w.raw(b"\n");
         }
+        let bytes = w.into_bytes();
         let now = Instant::now();
         for token in targets {
             let Some(c) = self.clients.get_mut(&token) else {
@@ -372,7 +375,7 @@ impl ControlServer {
             "tend dropped this `logs -f`: it fell more than {MAX_FOLLOWER_BACKLOG} bytes \
              behind (lines were left out); run it again to resume"
         ));
-        let mut line = serde_json::to_vec(&last).unwrap_or_default();
+        let mut line = last.to_json();
         line.push(b'\n');
         self.totals.remove(c);
         c.cut_backlog();
@@ -479,7 +482,7 @@ impl Drop for ControlServer {
 
 /// One request line → a request, or a message saying what is wrong with it.
 pub fn parse_request(line: &str) -> Result<Request, String> {
-    serde_json::from_str(line.trim()).map_err(|e| format!("bad request: {e}"))
+    Request::parse(line.trim()).map_err(|e| format!("bad request: {e}"))
 }
 
 /// Most bytes read from one client per event: a client that keeps sending

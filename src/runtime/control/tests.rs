@@ -211,7 +211,7 @@ fn followers_get_the_lines_of_what_they_follow() {
     let mut all = follower(&mut h, None);
     push(&mut h, "db", "from db", 0);
     push(&mut h, "web", "from web", 1);
-    let line: LogLine = serde_json::from_str(&read_line(&mut web)).expect("line");
+    let line = LogLine::parse(&read_line(&mut web)).expect("line");
     assert_eq!(
         (line.service.as_str(), line.line.as_str(), line.seq),
         ("web", "from web", 1)
@@ -220,7 +220,7 @@ fn followers_get_the_lines_of_what_they_follow() {
     for want in ["from db", "from web"] {
         let mut text = String::new();
         reader.read_line(&mut text).expect("read");
-        let line: LogLine = serde_json::from_str(&text).expect("line");
+        let line = LogLine::parse(&text).expect("line");
         assert_eq!(line.line, want);
         assert_eq!(line.ts, "1970-01-01T00:00:01.000Z");
     }
@@ -264,10 +264,10 @@ fn a_follower_that_falls_behind_is_dropped_with_a_last_line() {
     let (last, lines) = all.split_last().expect("some lines");
     assert!(!lines.is_empty());
     for l in lines {
-        let line: LogLine = serde_json::from_str(l).expect("only whole lines before the last");
+        let line = LogLine::parse(l).expect("only whole lines before the last");
         assert_eq!(line.line.len(), 1000);
     }
-    let reply: Reply = serde_json::from_str(last).expect("a whole JSON reply line last");
+    let reply = Reply::parse(last).expect("a whole JSON reply line last");
     assert!(!reply.ok);
     assert!(reply.error.unwrap_or_default().contains("fell"), "{last}");
     assert!(h.server.clients.is_empty());

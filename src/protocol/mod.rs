@@ -12,9 +12,16 @@
 //! know is an error and changes nothing, so a typo never does something else.
 //!
 //! Shared by the server (`runtime::control`) and the client (`client`), so the two
-//! cannot drift apart.
+//! cannot drift apart. The types are here; `json.rs` reads and writes them (by
+//! hand, not with serde derives: its doc says why).
 
-use serde::{Deserialize, Serialize};
+mod json;
+#[cfg(test)]
+mod tests_json;
+#[cfg(test)]
+mod tests_serde;
+
+pub use json::statuses_pretty;
 
 use crate::calendar::{civil_from_days, days_from_civil};
 
@@ -26,34 +33,31 @@ pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// connection is closed. Requests are a few names long; this is generous.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// A request from a client. Serialized as `{"cmd": "status", ...}`.
+/// A request from a client: `{"cmd": "status", ...}`, the command's name in
+/// lowercase and its fields beside it. Fields marked "default" may be left out.
 ///
-/// Commands without fields are empty struct variants, not unit variants: serde
-/// ignores extra fields of unit variants even with `deny_unknown_fields`, and
-/// `{"cmd": "shutdown", "names": ["web"]}` must be refused, not shut tend down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+/// Any field a command does not take is refused: `{"cmd": "shutdown",
+/// "names": ["web"]}` is an error, not a shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// Status of the named services, or of all when `names` is empty.
+    /// Status of the named services, or of all when `names` is empty
+    /// (default).
     Status {
-        #[serde(default)]
         names: Vec<String>,
     },
     /// With `wait`, the reply comes once every named service has settled (or
-    /// failed to, or [`SETTLE_TIMEOUT`] passed); without, at once.
+    /// failed to, or [`SETTLE_TIMEOUT`] passed); without (default false), at
+    /// once. `names` is required.
     Start {
         names: Vec<String>,
-        #[serde(default)]
         wait: bool,
     },
     Stop {
         names: Vec<String>,
-        #[serde(default)]
         wait: bool,
     },
     Restart {
         names: Vec<String>,
-        #[serde(default)]
         wait: bool,
     },
     /// Send `signal` (a name such as `"HUP"` or a number as a string) to the
@@ -71,42 +75,35 @@ pub enum Request {
     Reexec {},
     /// Recent output lines of the named services (all when none is named),
     /// merged in the order tend read them; with `follow`, keep streaming.
+    /// Every field is optional and left out of the JSON when empty, except
+    /// `follow` (default false).
     Logs {
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         names: Vec<String>,
         /// One service, as clients before `names` sent it; added to `names`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         /// At most this many lines (the newest); all that are kept when absent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         lines: Option<usize>,
         /// Only lines read at or after this time, in ms since the Unix epoch.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         since_ms: Option<u64>,
-        #[serde(default)]
         follow: bool,
     },
 }
 
 /// A reply to a request. Every reply has `ok`; failures carry `error` (and, for a
-/// reload of an invalid config, `problems`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// reload of an invalid config, `problems`). Every field but `ok` is left out
+/// of the JSON when empty, and defaults when absent.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reply {
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// A human summary of what was done (e.g. what a reload changed, or that
     /// older log lines were left out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Config problems, one per entry, for a failed `reload`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// For `status` (and after `start`/`stop`/`restart`: the services acted on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<ServiceStatus>>,
     /// For `logs`: the recent lines, oldest first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<LogLine>>,
 }
 
@@ -128,32 +125,30 @@ impl Reply {
 }
 
 /// One output line of a service, as kept in the `tend logs` ring and streamed by
-/// `logs -f`. The fields a server before 0.2 did not send default to empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `logs -f`. The fields a server before 0.2 did not send (`ts`, `seq`,
+/// `service`) default to empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     /// When tend read it: RFC 3339 UTC with milliseconds.
-    #[serde(default)]
     pub ts: String,
     /// The order tend read lines in, across all services: lines of different
     /// services merge by it.
-    #[serde(default)]
     pub seq: u64,
-    #[serde(default)]
     pub service: String,
     /// `"stdout"` or `"stderr"`.
     pub stream: String,
     pub line: String,
 }
 
-/// What `tend status --json` prints per service (SPEC §3). Fields added after
-/// the first release are `#[serde(default)]`, so replies of an older tend parse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `tend status --json` prints per service (SPEC §3), every field, null
+/// when None. Fields added after the first release (from `since` on) default
+/// when absent, so replies of an older tend parse.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceStatus {
     pub name: String,
     /// One of `pending starting running stopping stopped restarting failed`.
     pub state: String,
-    /// `longrun` or `oneshot`.
-    #[serde(rename = "type")]
+    /// `longrun` or `oneshot`; the JSON key is `type`.
     pub service_type: String,
     pub enabled: bool,
     pub pid: Option<i32>,
@@ -167,36 +162,28 @@ pub struct ServiceStatus {
     pub waiting_for: Option<String>,
     pub status_text: Option<String>,
     /// When the service entered its state: RFC 3339 UTC ([`rfc3339_ms`]).
-    #[serde(default)]
     pub since: Option<String>,
     /// Readiness reached in this run.
-    #[serde(default)]
     pub ready: bool,
     /// The last readiness or liveness result, if a probe ran.
-    #[serde(default)]
     pub probe: Option<ProbeStatus>,
     /// CPU time of its process group (or cgroup); None when not up.
-    #[serde(default)]
     pub cpu_secs: Option<f64>,
-    #[serde(default)]
     pub memory_bytes: Option<u64>,
     /// When `cpu_secs` and `memory_bytes` were measured (RFC 3339 UTC): they
     /// come from sweeps taken between events (`runtime/sampler.rs`).
-    #[serde(default)]
     pub usage_at: Option<String>,
     /// The service's cgroup path, when tend manages cgroups.
-    #[serde(default)]
     pub cgroup: Option<String>,
 }
 
 /// The last probe result of a service (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeStatus {
     pub ok: bool,
     /// RFC 3339 UTC time of the result.
     pub at: String,
     /// What the probe saw, e.g. `connect 127.0.0.1:5432: connection refused`.
-    #[serde(default)]
     pub message: Option<String>,
     pub failures_in_row: u32,
 }
@@ -330,8 +317,8 @@ pub fn sample_status(name: &str, state: &str) -> ServiceStatus {
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Result<Request, serde_json::Error> {
-        serde_json::from_str(line)
+    fn parse(line: &str) -> Result<Request, String> {
+        Request::parse(line)
     }
 
     #[test]
@@ -382,13 +369,10 @@ mod tests {
             },
         ];
         for r in all {
-            let text = serde_json::to_string(&r).expect("serialize");
+            let text = String::from_utf8(r.to_json()).expect("utf-8");
             assert_eq!(parse(&text).expect(&text), r);
         }
-        assert_eq!(
-            serde_json::to_string(&Request::Shutdown {}).ok().as_deref(),
-            Some(r#"{"cmd":"shutdown"}"#)
-        );
+        assert_eq!(Request::Shutdown {}.to_json(), br#"{"cmd":"shutdown"}"#);
         // A client before `names`.
         assert_eq!(
             parse(r#"{"cmd":"logs","name":"a","lines":3,"follow":true}"#).ok(),
@@ -408,9 +392,9 @@ mod tests {
             "uptime_secs":1.0,"restarts":0,"last_exit_code":null,"last_signal":null,
             "last_error":null,"completed":false,"next_start_in_secs":null,
             "waiting_for":null,"status_text":null}"#;
-        let s: ServiceStatus = serde_json::from_str(old).expect("old status");
+        let s = ServiceStatus::parse(old).expect("old status");
         assert_eq!((s.since, s.probe, s.ready), (None, None, false));
-        let line: LogLine = serde_json::from_str(r#"{"stream":"stdout","line":"x"}"#).expect("old");
+        let line = LogLine::parse(r#"{"stream":"stdout","line":"x"}"#).expect("old");
         assert_eq!((line.seq, line.service.as_str()), (0, ""));
     }
 
