@@ -44,6 +44,17 @@ def variants():
         ("nice+io_priority+oom_score_adj+cpu_affinity",
          {"nice": 5, "io_priority": {"class": "best-effort", "level": 5},
           "oom_score_adj": 100, "cpu_affinity": cpus}, False),
+        # The same four system calls with the values a child has anyway:
+        # what applying them costs, without a niced child that then gets
+        # less of a busy CPU on its way to exec (the row above).
+        ("the same four, at their defaults",
+         {"nice": 0, "io_priority": {"class": "best-effort", "level": 4},
+          "oom_score_adj": 0, "cpu_affinity": cpus}, False),
+        ("nice 0 alone", {"nice": 0}, False),
+        ("io_priority best-effort 4 alone",
+         {"io_priority": {"class": "best-effort", "level": 4}}, False),
+        ("oom_score_adj 0 alone", {"oom_score_adj": 0}, False),
+        ("cpu_affinity all CPUs alone", {"cpu_affinity": cpus}, False),
         ("sha256 (digest known)", {"sha256": None}, False),
     ]
 
