@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::std_types::reserve;
 use super::*;
 
 fn round_trip<T: Wire + PartialEq + Debug>(value: T) -> Vec<u8> {
