@@ -59,13 +59,30 @@ def variants():
     ]
 
 
+def under_private_tmp(path):
+    """Whether `path` is hidden inside a service with `isolate.tmp` (a
+    private tmpfs on /tmp and /var/tmp)."""
+    real = os.path.realpath(path)
+    return any(real == t or real.startswith(t + "/") for t in ("/tmp", "/var/tmp"))
+
+
+def binary_home():
+    """Where the services' copies of `sleep` go: the checkout's target/, or,
+    for a checkout under /tmp (which `isolate.tmp` hides from the service),
+    ~/.cache/tend-bench."""
+    home = os.path.join(bench.ROOT, "target")
+    if under_private_tmp(home):
+        home = os.path.join(os.path.expanduser("~"), ".cache", "tend-bench")
+    return home
+
+
 class One:
     """One tend with one service of one variant, and the watch on its binary."""
 
     def __init__(self, tend, idx, label, fields):
         self.label = label
         self.dir = tempfile.mkdtemp(prefix=f"{bench.TMP}iso{idx}-", dir="/tmp")
-        bindir = os.path.join(bench.ROOT, "target")
+        bindir = binary_home()
         os.makedirs(bindir, exist_ok=True)
         self.bindir = tempfile.mkdtemp(prefix=f"{bench.TMP}isobin{idx}-", dir=bindir)
         self.binary = os.path.join(self.bindir, "sleep")
