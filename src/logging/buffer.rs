@@ -6,7 +6,7 @@
 //! more per call than such a line is worth, and `writev` with an iovec per line
 //! costs the kernel even more per segment; so lines are copied here in 16-byte
 //! pieces the compiler turns into vector moves, into memory that stays
-//! initialized between flushes (no zero-fill, no `unsafe`).
+//! initialized between flushes (no zero-fill, and in safe code).
 //!
 //! Memory: the caller says how many pending bytes it allows (`limit`), and a
 //! block of lines is cut at the last line that fits (at least one line goes in

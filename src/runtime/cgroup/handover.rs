@@ -107,6 +107,10 @@ impl Cgroups {
             drains,
             token,
             removing: snapshot.removing.into_iter().collect(),
+            // A retry of busy controllers (the first ~30 ms after start) is
+            // not handed over: the controllers stay as the kernel has them,
+            // and the next reload enables what is missing.
+            busy: None,
         })
     }
 }

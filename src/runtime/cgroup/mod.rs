@@ -31,7 +31,7 @@ pub mod setup;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,27 @@ pub struct Cgroups {
     token: Token,
     /// Services a reload removed, by id: their cgroup goes when they are forgotten.
     removing: HashMap<ServiceId, String>,
+    /// Controllers the kernel refused with `EBUSY` at start, tried again from
+    /// the loop (see [`enable`]).
+    busy: Option<BusyRetry>,
 }
+
+/// The next try of controllers refused with `EBUSY` at start.
+#[derive(Debug)]
+struct BusyRetry {
+    at: Instant,
+    /// The wait after this try, should it be refused again.
+    pause: Duration,
+    /// Every service's name and limits, as at start: what the controllers
+    /// are for, and the limits to write once they are enabled.
+    limits: Vec<(String, CgroupLimits)>,
+}
+
+/// The first wait before trying a busy `cgroup.subtree_control` again; it
+/// doubles up to [`BUSY_GIVE_UP`], after which the controller counts as
+/// refused (one warning, as for any other failure).
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(1);
+const BUSY_GIVE_UP: Duration = Duration::from_millis(32);
 
 /// Log lines of the setup, for `tend run` to write after its banner.
 pub type Lines = Vec<(Level, String)>;
@@ -139,6 +159,7 @@ impl Cgroups {
             drains,
             token,
             removing: HashMap::new(),
+            busy: None,
         };
         let shown = cgroups.root.display().to_string();
         let own = if cgroups.own {
@@ -150,7 +171,7 @@ impl Cgroups {
             Level::Info,
             format!("cgroup: each service runs in its own cgroup below {shown}{own}"),
         ));
-        cgroups.update_into(services, true, lines);
+        cgroups.update_into(services, Some(Instant::now()), lines);
         Ok(cgroups)
     }
 
@@ -158,21 +179,32 @@ impl Cgroups {
     /// services, write changed limits. Logs what it cannot do.
     pub fn update(&mut self, services: &[ServiceSpec]) {
         let mut lines = Lines::new();
-        self.update_into(services, false, &mut lines);
+        self.update_into(services, None, &mut lines);
         for (level, line) in lines {
             log::log!(level, "{line}");
         }
     }
 
-    /// `patient`: at start, before the loop runs, a busy `cgroup.subtree_control`
-    /// is tried again for a few milliseconds.
-    fn update_into(&mut self, services: &[ServiceSpec], patient: bool, lines: &mut Lines) {
+    /// `start`: at start (the time), a `cgroup.subtree_control` that is busy
+    /// is tried again from the loop ([`Cgroups::handle_deadlines`]); after a
+    /// reload, busy is refused like anything else.
+    fn update_into(&mut self, services: &[ServiceSpec], start: Option<Instant>, lines: &mut Lines) {
         // A service removed by an earlier reload and defined again before it
         // was forgotten keeps its cgroup.
         self.removing
             .retain(|_, name| !services.iter().any(|s| s.name == *name));
         let before = self.enabled.clone();
-        self.enable_controllers(services, patient, lines);
+        let busy = self.enable_controllers(&setup::needed(services), start.is_some(), lines);
+        if let (true, Some(now)) = (busy, start) {
+            self.busy = Some(BusyRetry {
+                at: now + BUSY_FIRST_PAUSE,
+                pause: BUSY_FIRST_PAUSE * 2,
+                limits: services
+                    .iter()
+                    .map(|s| (s.name.clone(), s.cgroup_limits))
+                    .collect(),
+            });
+        }
         if self.enabled != before {
             // A controller came (or went): every limit is written again.
             for group in self.groups.values_mut() {
@@ -189,24 +221,64 @@ impl Cgroups {
         }
     }
 
+    /// Try again the controllers that were busy at start, once due; when one
+    /// comes, write every limit again (services may be running already: a
+    /// limit written to a cgroup applies to what is in it).
+    fn retry_busy(&mut self, now: Instant) {
+        let Some(busy) = self.busy.take_if(|b| b.at <= now) else {
+            return;
+        };
+        let needed = setup::needed_by(busy.limits.iter().map(|(n, l)| (n.as_str(), l)));
+        let before = self.enabled.clone();
+        let mut lines = Lines::new();
+        let again = busy.pause < BUSY_GIVE_UP;
+        if self.enable_controllers(&needed, again, &mut lines) {
+            self.busy = Some(BusyRetry {
+                at: now + busy.pause,
+                pause: busy.pause * 2,
+                limits: busy.limits,
+            });
+        } else if self.enabled != before {
+            for group in self.groups.values_mut() {
+                group.limits = None;
+            }
+            for (name, limits) in &busy.limits {
+                self.write_limits(name, limits);
+            }
+        }
+        for (level, line) in lines {
+            log::log!(level, "{line}");
+        }
+    }
+
     /// Enable in `root`'s `cgroup.subtree_control` each controller a limit
     /// needs (and `memory`, for `memory.current` in `tend status`) that
     /// `cgroup.controllers` offers; say once which needed ones are missing.
-    fn enable_controllers(&mut self, services: &[ServiceSpec], patient: bool, lines: &mut Lines) {
-        let needed = setup::needed(services);
+    /// With `retry_busy`, a controller the kernel says is busy is neither
+    /// enabled nor warned about, and `true` is returned: try again later.
+    fn enable_controllers(
+        &mut self,
+        needed: &BTreeMap<Controller, Vec<&str>>,
+        retry_busy: bool,
+        lines: &mut Lines,
+    ) -> bool {
         let offered = setup::offered(&self.root);
         self.enabled = setup::enabled(&self.root).into_iter().collect();
         let mut wanted: BTreeSet<Controller> = needed.keys().copied().collect();
         wanted.insert(Controller::Memory);
         let control = self.root.join("cgroup.subtree_control");
         let mut failures: HashMap<Controller, io::Error> = HashMap::new();
+        let mut busy = BTreeSet::new();
         for c in wanted {
             if self.enabled.contains(&c) || !offered.contains(&c) {
                 continue;
             }
-            match enable(&control, c, patient) {
+            match drain::write_file(&control, &format!("+{}", c.name())) {
                 Ok(()) => {
                     self.enabled.insert(c);
+                }
+                Err(e) if retry_busy && is_busy(&e) => {
+                    busy.insert(c);
                 }
                 Err(e) => {
                     debug!("cannot enable {} in {}: {e}", c.name(), control.display());
@@ -217,10 +289,10 @@ impl Cgroups {
         let offers =
             std::fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
         for (c, names) in needed {
-            if self.enabled.contains(&c) || !self.warned.insert(c) {
+            if self.enabled.contains(c) || busy.contains(c) || !self.warned.insert(*c) {
                 continue;
             }
-            let line = match failures.get(&c) {
+            let line = match failures.get(c) {
                 Some(e) => format!(
                     "cgroup {}: cannot enable the \"{}\" controller in cgroup.subtree_control \
                      ({e}), so cgroup_limits.{} of {} is not applied; everything else works",
@@ -229,10 +301,11 @@ impl Cgroups {
                     c.field(),
                     names.join(", ")
                 ),
-                None => setup::missing_line(&self.root, c, &names, &offers),
+                None => setup::missing_line(&self.root, *c, names, &offers),
             };
             lines.push((Level::Warn, line));
         }
+        !busy.is_empty()
     }
 
     /// The cgroup of `spec`: created, or an existing one (tend's own from
@@ -273,17 +346,17 @@ impl Cgroups {
             };
             self.groups.insert(spec.name.clone(), group);
         }
-        self.write_limits(spec);
+        self.write_limits(&spec.name, &spec.cgroup_limits);
         Ok(())
     }
 
-    /// Write `spec`'s limits into its cgroup if they changed, for every
+    /// Write `limits` into `service`'s cgroup if they changed, for every
     /// enabled controller (`max` where a field is not set).
-    fn write_limits(&mut self, spec: &ServiceSpec) {
-        let Some(group) = self.groups.get_mut(&spec.name) else {
+    fn write_limits(&mut self, service: &str, limits: &CgroupLimits) {
+        let Some(group) = self.groups.get_mut(service) else {
             return;
         };
-        if group.limits == Some(spec.cgroup_limits) {
+        if group.limits.as_ref() == Some(limits) {
             return;
         }
         for c in Controller::ALL {
@@ -291,16 +364,15 @@ impl Cgroups {
                 continue;
             }
             let file = group.dir.join(c.file());
-            let value = c.value(&spec.cgroup_limits);
+            let value = c.value(limits);
             if let Err(e) = drain::write_file(&file, &value) {
                 warn!(
-                    "{}: cannot write {value:?} to {}: {e}",
-                    spec.name,
+                    "{service}: cannot write {value:?} to {}: {e}",
                     file.display()
                 );
             }
         }
-        group.limits = Some(spec.cgroup_limits);
+        group.limits = Some(*limits);
     }
 
     /// A child could not join `spec`'s cgroup: make it again if it is gone
@@ -320,7 +392,7 @@ impl Cgroups {
                     group.dir.display()
                 );
                 group.limits = None;
-                self.write_limits(spec);
+                self.write_limits(&spec.name, &spec.cgroup_limits);
             }
             Err(e) => warn!(
                 "{}: cannot make its cgroup {} again: {e}",
@@ -382,10 +454,15 @@ impl Cgroups {
     }
 
     pub fn poll_deadline(&self) -> Option<Instant> {
-        self.drains.poll_deadline()
+        let busy = self.busy.as_ref().map(|b| b.at);
+        [self.drains.poll_deadline(), busy]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_deadlines(&mut self, now: Instant) -> Vec<(ServiceId, RunId)> {
+        self.retry_busy(now);
         self.drains.handle_deadlines(now)
     }
 
@@ -422,23 +499,12 @@ impl Cgroups {
     }
 }
 
-/// `+controller` into `control` (a `cgroup.subtree_control`). Right after tend
-/// moved out of the cgroup the kernel may still say `EBUSY` for a moment (as
-/// crun found): with `patient`, that is tried again, for at most ~30 ms.
-fn enable(control: &Path, c: Controller, patient: bool) -> io::Result<()> {
-    let value = format!("+{}", c.name());
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match drain::write_file(control, &value) {
-            Err(e)
-                if patient && e.raw_os_error() == Some(libc::EBUSY) && pause.as_millis() < 32 =>
-            {
-                std::thread::sleep(pause);
-                pause *= 2;
-            }
-            other => return other,
-        }
-    }
+/// Whether writing a `cgroup.subtree_control` failed because the kernel is
+/// busy: right after tend moved out of the cgroup it may still say `EBUSY`
+/// for a moment (as crun found). At start that is tried again from the loop,
+/// after 1, 2, 4.. ms up to [`BUSY_GIVE_UP`]: never by sleeping in it.
+fn is_busy(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EBUSY)
 }
 
 /// Move tend into `root/tend-self`: a cgroup with processes of its own may not

@@ -181,11 +181,18 @@ pub fn enabled(dir: &Path) -> Vec<Controller> {
 
 /// The services that set each controller's limit, by controller.
 pub fn needed(services: &[ServiceSpec]) -> BTreeMap<Controller, Vec<&str>> {
+    needed_by(services.iter().map(|s| (s.name.as_str(), &s.cgroup_limits)))
+}
+
+/// [`needed`] from (service name, its limits) pairs.
+pub fn needed_by<'a>(
+    limits: impl IntoIterator<Item = (&'a str, &'a CgroupLimits)>,
+) -> BTreeMap<Controller, Vec<&'a str>> {
     let mut needed: BTreeMap<Controller, Vec<&str>> = BTreeMap::new();
-    for spec in services {
+    for (name, limits) in limits {
         for c in Controller::ALL {
-            if c.is_used_by(&spec.cgroup_limits) {
-                needed.entry(c).or_default().push(&spec.name);
+            if c.is_used_by(limits) {
+                needed.entry(c).or_default().push(name);
             }
         }
     }
