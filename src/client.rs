@@ -101,6 +101,17 @@ pub fn describe_problems(path: &Path, errors: &ConfigErrors) -> String {
     out
 }
 
+/// Writes `text` to stdout. A reader that went away (`tend status | head`)
+/// is no error: the rest is not wanted. Any other failure is said once.
+pub fn emit(text: impl AsRef<[u8]>) {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_ref()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("tend: cannot write to standard output: {e}"),
+    }
+}
+
 /// Run one client command; returns the process exit code.
 pub fn run(socket: Option<PathBuf>, config: &ConfigPath, action: ClientAction) -> i32 {
     let env = |k: &str| std::env::var_os(k);
@@ -131,7 +142,9 @@ pub fn choose_socket(
     if missing_default {
         return Ok(crate::paths::default_control_socket(env, uid));
     }
-    let loaded = crate::config::load(&config.path)
+    // The top level is enough to know the socket for sure; the services are
+    // the running tend's business (`tend reload` reports their problems).
+    let loaded = crate::config::load_top(&config.path)
         .map_err(|errors| ClientError::Config(config.path.clone(), errors))?;
     match loaded.control_socket {
         Some(p) if p.as_os_str().is_empty() => Err(ClientError::Disabled(config.path.clone())),
@@ -208,27 +221,24 @@ impl Client {
     }
 
     fn status(&self, names: Vec<String>, json: bool) -> Result<i32, ClientError> {
-        let reply = self.ask(&Request::Status { names })?;
+        let request = Request::Status { names };
+        if json {
+            let mut reader = self.connect(&request, REQUEST_TIMEOUT)?;
+            return status_json(&read_line(&mut reader)?);
+        }
+        let reply = self.ask(&request)?;
         let Some(services) = checked(reply) else {
             return Ok(1);
         };
-        if json {
-            let text = crate::protocol::statuses_pretty(&services);
-            println!("{text}");
-        } else {
-            let colour = show::use_colour(&|k| std::env::var_os(k));
-            print!(
-                "{}",
-                table(&services, crate::runtime::ring::now_ms(), colour)
-            );
-        }
+        let colour = show::use_colour(&|k| std::env::var_os(k));
+        emit(table(&services, crate::runtime::ring::now_ms(), colour));
         Ok(if is_healthy(&services) { 0 } else { 1 })
     }
 
     fn simple(&self, request: &Request) -> Result<i32, ClientError> {
         let reply = self.ask(request)?;
         if let Some(message) = &reply.message {
-            println!("{message}");
+            emit(format!("{message}\n"));
         }
         Ok(if checked(reply).is_some() { 0 } else { 1 })
     }
@@ -326,6 +336,11 @@ impl Client {
 }
 
 fn read_reply(reader: &mut BufReader<UnixStream>) -> Result<Reply, ClientError> {
+    Reply::parse(&read_line(reader)?).map_err(ClientError::Protocol)
+}
+
+/// The reply's line, whole.
+fn read_line(reader: &mut BufReader<UnixStream>) -> Result<String, ClientError> {
     let mut line = String::new();
     reader
         .read_line(&mut line)
@@ -335,7 +350,39 @@ fn read_reply(reader: &mut BufReader<UnixStream>) -> Result<Reply, ClientError> 
             "the connection closed without a reply".into(),
         ));
     }
-    Reply::parse(&line).map_err(ClientError::Protocol)
+    Ok(line)
+}
+
+/// `tend status --json` from the reply's line: its `services` re-indented
+/// as they came (`show::pretty_statuses`), the rest read as any reply.
+fn status_json(line: &str) -> Result<i32, ClientError> {
+    let members =
+        crate::codec::reindent::members(line.as_bytes()).map_err(ClientError::Protocol)?;
+    let mut envelope = b"{".to_vec();
+    let mut services = None;
+    for (key, value) in members {
+        if key == b"services" {
+            services = Some(value);
+            continue;
+        }
+        if envelope.len() > 1 {
+            envelope.push(b',');
+        }
+        envelope.push(b'"');
+        envelope.extend_from_slice(key);
+        envelope.extend_from_slice(b"\":");
+        envelope.extend_from_slice(value);
+    }
+    envelope.push(b'}');
+    let envelope = String::from_utf8(envelope).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if checked(Reply::parse(&envelope).map_err(ClientError::Protocol)?).is_none() {
+        return Ok(1);
+    }
+    let (mut text, healthy) =
+        show::pretty_statuses(services.unwrap_or(b"[]")).map_err(ClientError::Protocol)?;
+    text.push(b'\n');
+    emit(&text);
+    Ok(if healthy { 0 } else { 1 })
 }
 
 /// The services of an ok reply, or (after printing why) None.

@@ -26,20 +26,20 @@ fn main() {
             action,
         }) => tend::client::run(socket, &config, action),
         Ok(Command::Help { command }) => {
-            print!("{}", cli::help(command));
+            tend::client::emit(cli::help(command));
             0
         }
         Ok(Command::Import { file }) => import(&file),
         Ok(Command::Completions { shell }) => {
-            print!("{}", tend::completions::script(shell));
+            tend::client::emit(tend::completions::script(shell));
             0
         }
         Ok(Command::Version) => {
-            println!("tend {}", env!("CARGO_PKG_VERSION"));
+            tend::client::emit(format!("tend {}\n", env!("CARGO_PKG_VERSION")));
             0
         }
         Ok(Command::ReexecCheck) => {
-            println!("{}", tend::runtime::reexec::check::answer_line());
+            tend::client::emit(format!("{}\n", tend::runtime::reexec::check::answer_line()));
             0
         }
         Ok(Command::Resume { config: _, fd }) => resume(&fd),
@@ -145,11 +145,11 @@ fn check(path: &Path) -> i32 {
             }
             let problems = config::preflight(&config);
             if problems.is_empty() {
-                println!(
-                    "{}: ok ({} services)",
+                tend::client::emit(format!(
+                    "{}: ok ({} services)\n",
                     path.display(),
                     config.services.len()
-                );
+                ));
                 return 0;
             }
             let n = problems.len();

@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
+use crate::codec::reindent::{Event, reindent};
 use crate::protocol::{LogLine, ServiceStatus, format_age, parse_rfc3339};
 
 /// `tend status` as a health check: every enabled longrun running, none failed.
@@ -12,6 +13,42 @@ pub fn is_healthy(services: &[ServiceStatus]) -> bool {
     services.iter().all(|s| {
         s.state != "failed" && !(s.enabled && s.service_type == "longrun" && s.state != "running")
     })
+}
+
+/// `tend status --json`: the reply's `services` array as written (compact
+/// JSON), re-indented without parsing it into statuses (`codec::reindent`
+/// says why), and whether they are healthy as [`is_healthy`] judges.
+pub fn pretty_statuses(services: &[u8]) -> Result<(Vec<u8>, bool), String> {
+    let mut out = Vec::with_capacity(services.len() + services.len() / 2);
+    let (mut healthy, mut state, mut enabled, mut longrun) = (true, None, false, false);
+    let mut broken = None;
+    reindent(services, &mut out, |event| match event {
+        Event::Open { depth: 2 } => (state, enabled, longrun) = (None, false, false),
+        Event::Member {
+            depth: 2,
+            key,
+            value,
+        } => match key {
+            b"state" => state = Some(value),
+            b"enabled" => enabled = value == b"true",
+            b"type" => longrun = value == b"\"longrun\"",
+            _ => {}
+        },
+        Event::Close { depth: 2 } => match state {
+            Some(state) => {
+                let running = state == b"\"running\"";
+                if state == b"\"failed\"" || (enabled && longrun && !running) {
+                    healthy = false;
+                }
+            }
+            None => broken = Some("a service without a state".to_string()),
+        },
+        Event::Open { .. } | Event::Member { .. } | Event::Close { .. } => {}
+    })?;
+    match broken {
+        Some(why) => Err(why),
+        None => Ok((out, healthy)),
+    }
 }
 
 /// Colour the table only for a person: stdout is a terminal and `NO_COLOR`
@@ -139,6 +176,56 @@ mod tests {
         assert!(is_healthy(std::slice::from_ref(&job)));
         job.state = "failed".into();
         assert!(!is_healthy(&[job]));
+    }
+
+    /// The re-indented reply is byte for byte what writing the parsed
+    /// statuses pretty gives, and its health is `is_healthy`'s, for every
+    /// kind of field (probe objects, lists, escapes, floats, nulls).
+    #[test]
+    fn pretty_statuses_are_the_parsed_statuses_written_pretty() {
+        let mut full = status("web \"1\"\n", "running");
+        full.probe = Some(ProbeStatus {
+            ok: false,
+            at: "2026-11-22T12:35:00.000Z".into(),
+            message: Some("refused \u{1}".into()),
+            failures_in_row: 2,
+        });
+        full.waiting_for = Some("db".into());
+        full.cpu_secs = Some(0.1);
+        full.memory_bytes = Some(1 << 40);
+        full.uptime_secs = Some(12345.678);
+        full.last_exit_code = Some(-1);
+        let mut job = status("job", "stopped");
+        job.service_type = "oneshot".into();
+        let mut off = status("off", "stopped");
+        off.enabled = false;
+        let lists = [
+            vec![],
+            vec![full.clone()],
+            vec![full.clone(), job.clone(), off.clone()],
+            vec![full.clone(), status("b", "starting")],
+            vec![job.clone(), status("f", "failed")],
+        ];
+        for services in lists {
+            let reply = crate::protocol::Reply {
+                services: Some(services.clone()),
+                ..crate::protocol::Reply::ok()
+            };
+            let line = reply.to_json();
+            let raw = crate::codec::reindent::members(&line)
+                .expect("an object")
+                .into_iter()
+                .find_map(|(k, v)| (k == b"services").then_some(v))
+                .expect("services");
+            let (text, healthy) = pretty_statuses(raw).expect("valid");
+            assert_eq!(
+                String::from_utf8(text).expect("utf-8"),
+                crate::protocol::statuses_pretty(&services)
+            );
+            assert_eq!(healthy, is_healthy(&services), "{services:?}");
+        }
+        assert!(pretty_statuses(br#"[{"name":"x"}]"#).is_err(), "no state");
+        assert!(pretty_statuses(br#"[{"state":"running"]"#).is_err());
     }
 
     #[test]

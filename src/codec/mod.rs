@@ -11,6 +11,8 @@
 //! - [`notify`]: `sd_notify(3)` datagrams, from services and upward from tend.
 //! - [`json`]: JSON output (string escaping and a compact or pretty writer) for
 //!   the control protocol and the `json` log format.
+//! - [`reindent`]: compact JSON re-indented as the pretty writer would write
+//!   it, without parsing into values (`tend status --json` of a large reply).
 //! - [`prometheus`]: the Prometheus text exposition format 0.0.4 (writer only).
 //! - [`sha256`]: SHA-256 (FIPS 180-4).
 //! - [`wire`]: the compact binary encoding of `tend reexec`'s snapshot.
@@ -29,5 +31,6 @@ pub mod huffman;
 pub mod json;
 pub mod notify;
 pub mod prometheus;
+pub mod reindent;
 pub mod sha256;
 pub mod wire;

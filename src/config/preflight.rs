@@ -29,6 +29,8 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// `sha256`.
 pub fn preflight(config: &Config) -> Vec<ConfigError> {
     let mut problems = Vec::new();
+    // Services mostly share a few programs: each file is looked at once.
+    let mut seen = Seen::default();
     for (i, spec) in config.services.iter().enumerate() {
         let place = config.place(i);
         let mut problem = |key: &str, text: String| {
@@ -73,7 +75,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
             continue;
         }
         let path_var = search_path(spec, &from_files);
-        match find_program(&spec.command, spec, &path_var) {
+        match find_program(&mut seen, &spec.command, spec, &path_var) {
             Err(why) => problem("command[0]", why),
             Ok(program) => {
                 if let Some(expected) = &spec.sha256
@@ -94,7 +96,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
         ];
         for (key, kind) in checks.into_iter().flatten() {
             if let CheckKind::Exec { command } = kind
-                && let Err(why) = find_program(command, spec, &path_var)
+                && let Err(why) = find_program(&mut seen, command, spec, &path_var)
             {
                 problem(key, why);
             }
@@ -126,7 +128,12 @@ fn search_path(spec: &ServiceSpec, from_files: &[(String, String)]) -> OsString 
 
 /// The executable regular file `argv[0]` names: as given when it holds a `/`
 /// (relative to `working_dir`), else the first match on `path_var`.
-fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result<PathBuf, String> {
+fn find_program(
+    seen: &mut Seen,
+    argv: &[String],
+    spec: &ServiceSpec,
+    path_var: &OsStr,
+) -> Result<PathBuf, String> {
     let Some(name) = argv.first() else {
         return Err("the command is empty".into());
     };
@@ -136,7 +143,7 @@ fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result
     };
     if name.contains('/') {
         let path = in_dir(PathBuf::from(name));
-        return match executable(&path) {
+        return match seen.executable(&path) {
             Ok(()) => Ok(path),
             Err(why) => Err(format!("{name}: {why}")),
         };
@@ -145,7 +152,7 @@ fn find_program(argv: &[String], spec: &ServiceSpec, path_var: &OsStr) -> Result
     for dir in path_var.as_bytes().split(|b| *b == b':') {
         let dir = if dir.is_empty() { b".".as_slice() } else { dir };
         let candidate = in_dir(Path::new(OsStr::from_bytes(dir)).join(name));
-        match executable(&candidate) {
+        match seen.executable(&candidate) {
             Ok(()) => return Ok(candidate),
             Err(why) if candidate.exists() => {
                 found_unusable.get_or_insert(format!("{}: {why}", candidate.display()));
@@ -352,6 +359,21 @@ fn check_name(kind: &CheckKind) -> &'static str {
 }
 
 /// Ok if `path` is a regular file this process may execute (as access(2) says).
+/// What [`executable`] said of each file so far.
+#[derive(Default)]
+struct Seen(std::collections::HashMap<PathBuf, Result<(), String>>);
+
+impl Seen {
+    fn executable(&mut self, path: &Path) -> Result<(), String> {
+        if let Some(known) = self.0.get(path) {
+            return known.clone();
+        }
+        let verdict = executable(path);
+        self.0.insert(path.to_path_buf(), verdict.clone());
+        verdict
+    }
+}
+
 fn executable(path: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::ConfigError;
 
@@ -86,27 +86,63 @@ impl Value {
 /// a syntax error is reported with its line and column in `text`.
 pub fn parse(text: &str) -> Result<Value, ConfigError> {
     let text = super::jsonc::strip(text)?;
-    serde_json::from_str(&text).map_err(|e| {
-        let message = e.to_string();
-        // serde_json appends " at line L column C"; we put the place first.
-        let problem = match message.rfind(" at line ") {
-            Some(i) => message[..i].to_string(),
-            None => message,
-        };
-        ConfigError {
-            path: format!("line {}, column {}", e.line(), e.column()),
-            problem: format!("invalid JSON: {problem}"),
-        }
-    })
+    serde_json::from_str(&text).map_err(syntax_error)
+}
+
+/// Like [`parse`], but the items of the top-level `services` array are only
+/// checked for syntax, not kept (the array comes back empty): what a client
+/// needs to find its tend (the top-level fields), at a small part of the
+/// time and memory for a config of 10,000 services.
+pub fn parse_top(text: &str) -> Result<Value, ConfigError> {
+    let text = super::jsonc::strip(text)?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    Seed(Mode::Top)
+        .deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(syntax_error)
+}
+
+fn syntax_error(e: serde_json::Error) -> ConfigError {
+    let message = e.to_string();
+    // serde_json appends " at line L column C"; we put the place first.
+    let problem = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    ConfigError {
+        path: format!("line {}, column {}", e.line(), e.column()),
+        problem: format!("invalid JSON: {problem}"),
+    }
 }
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        Seed(Mode::Keep).deserialize(deserializer)
     }
 }
 
-struct ValueVisitor;
+/// What is kept of a value.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Everything.
+    Keep,
+    /// The document of [`parse_top`]: its `services` is read in `SkipItems`.
+    Top,
+    /// An array's items are checked for syntax only.
+    SkipItems,
+}
+
+struct Seed(Mode);
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor(self.0))
+    }
+}
+
+struct ValueVisitor(Mode);
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -149,6 +185,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
+        if self.0 == Mode::SkipItems {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            return Ok(Value::Array(items));
+        }
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
@@ -157,7 +197,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::new();
-        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        while let Some(key) = map.next_key::<String>()? {
+            let mode = if self.0 == Mode::Top && key == "services" {
+                Mode::SkipItems
+            } else {
+                Mode::Keep
+            };
+            let value = map.next_value_seed(Seed(mode))?;
             entries.push((key, value));
         }
         Ok(Value::Object(entries))

@@ -140,6 +140,31 @@ pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Validate the top-level fields of config text, not its services (their
+/// syntax only): what a client must know for sure to find its tend.
+pub fn validate_top(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
+    let root = raw::parse_top(text).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut c = Checker::new(inputs);
+    let Some(top) = c.object("", &root, TOP_FIELDS) else {
+        return Err(ConfigErrors(c.errors));
+    };
+    let mut config = Config::new(Vec::new());
+    check_top(&mut c, &top, &mut config);
+    match top.get("services") {
+        Some(Value::Array(_)) => {}
+        Some(other) => c.expected("services", "an array of service objects", other),
+        None if config.services_dir.is_none() => c.error("services", "missing; list the services"),
+        None => {}
+    }
+    config.warnings = c.warnings;
+    if c.errors.is_empty() {
+        Ok(config)
+    } else {
+        c.errors.sort_by_key(|e| order_key(&e.path));
+        Err(ConfigErrors(c.errors))
+    }
+}
+
 /// `services[3] (web)` when the object has a valid name, else `services[3]`.
 fn service_path(i: usize, item: &Value) -> String {
     let name = match item {

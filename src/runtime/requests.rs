@@ -52,6 +52,10 @@ impl Runtime {
                 }
                 // Figures too old (or none): wait for the whole sweep.
                 let recent = self.sampler.age(self.now()).is_some_and(|age| age < STALE);
+                if recent && !self.sampler.sweep_fits(STATUS_WAIT) {
+                    // A large system: the sweep cannot end in time.
+                    return Some(self.status_reply(&ids));
+                }
                 let until = recent.then(|| self.now().saturating_add(STATUS_WAIT));
                 self.parked.push(Parked {
                     client,

@@ -16,7 +16,9 @@
 //! the sweep is done by then and the figures are fresh; on a large one the
 //! reply comes with the previous sweep's, unless those are older than
 //! [`STALE`] or there are none: then it waits for the end), a scrape waits
-//! for the end. Replies say when their figures were measured (`usage_at`).
+//! for the end. When the last sweep took longer than [`STATUS_WAIT`] (10,000
+//! services: about a quarter of a second), waiting could only delay the
+//! reply: it goes out at once with the previous figures. Replies say when their figures were measured (`usage_at`).
 //!
 //! A figure belongs to one process group: a service that restarted since the
 //! sweep (another pgid) has none until the next.
@@ -122,6 +124,15 @@ impl Sampler {
     /// How old the figures are (`None`: there are none yet).
     pub fn age(&self, now: Instant) -> Option<Duration> {
         self.finished_at.map(|at| now.saturating_since(at))
+    }
+
+    /// Whether a sweep begun now may be expected to end within `wait`: the
+    /// last one did (or there was none to tell).
+    pub fn sweep_fits(&self, wait: Duration) -> bool {
+        match (self.began_at, self.finished_at) {
+            (Some(began), Some(finished)) => finished.saturating_since(began) <= wait,
+            _ => true,
+        }
     }
 
     /// When the figures were measured: the beginning of their sweep. Every
@@ -311,6 +322,13 @@ mod tests {
         let refresh = REFRESH.as_millis() as u64;
         assert!(sampler.is_fresh(at(5)) && sampler.is_fresh(at(5 + refresh - 1)));
         assert!(!sampler.is_fresh(at(5 + refresh)), "older than REFRESH");
+        // That sweep took 4 ms: the next may be waited for that long, not less.
+        assert!(sampler.sweep_fits(Duration::from_millis(4)));
+        assert!(!sampler.sweep_fits(Duration::from_millis(3)));
+        assert!(
+            Sampler::with_proc(&root).sweep_fits(Duration::ZERO),
+            "none yet"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -155,3 +155,35 @@ fn shutdown_no_wait_returns_after_the_reply() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(tend.wait_exit().code(), Some(0));
 }
+
+/// Output into a pipe nobody reads any more (`tend status | head -1` once
+/// head has exited): the rest is dropped quietly, never a panic, and the exit
+/// code is still the answer's.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let dir = TestDir::new("epipe");
+    let tend = Tend::start(
+        &dir,
+        json!({"services": [{"name": "a", "command": ["/bin/sleep", "1000"]}]}),
+    );
+    tend.wait_state("a", "running");
+    let commands: [&[&str]; 5] = [
+        &["status", "-s", &tend.socket],
+        &["status", "--json", "-s", &tend.socket],
+        &["help"],
+        &["completions", "bash"],
+        &["--version"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(TEND)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("tend");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}

@@ -257,14 +257,47 @@ fn a_bad_config_is_an_error_instead_of_another_socket() {
     let dir = TestDir::new("badconf");
     let bad = dir.write("bad.json", r#"{"services": [{"name": "a"}], "bogus": 1}"#);
     let bad_arg = bad.display().to_string();
-    // -c names an invalid file: its problems, as `tend check` prints them.
+    // -c names a file with a bad top level: its problems there, with their
+    // places and suggestions as `tend check` prints them.
     let out = client_in(&dir.path, &["status", "-c", &bad_arg], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&bad_arg) && err.contains("bogus"), "{err}");
     let check = Command::new(TEND)
         .args(["check", "-c", &bad_arg])
         .output()
         .expect("check");
-    assert_eq!(out.stderr, check.stderr, "the same report as tend check");
+    let check_err = String::from_utf8_lossy(&check.stderr);
+    let bogus = |t: &str| t.lines().find(|l| l.contains("bogus")).map(str::to_string);
+    assert_eq!(
+        bogus(&err),
+        bogus(&check_err),
+        "the same line as tend check"
+    );
+    // Problems only inside services do not hide which tend the config names:
+    // the client asks it (nobody there here: exit 1, naming that socket).
+    let socket = dir.join("named.sock");
+    let services_only = dir.write(
+        "services-only.json",
+        &format!(
+            r#"{{"control_socket": "{}", "services": [{{"name": "a", "bogus": 1}}]}}"#,
+            socket.display()
+        ),
+    );
+    let arg = services_only.display().to_string();
+    let out = client_in(&dir.path, &["status", "-c", &arg], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&socket.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    // Broken JSON anywhere, services included, is still an error.
+    let broken = dir.write("broken.json", r#"{"services": [{"name": "a",}, {]}"#);
+    let arg = broken.display().to_string();
+    let out = client_in(&dir.path, &["status", "-c", &arg], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("line 1, column"), "{}", text(&out));
     // $TEND_CONFIG names a file that does not exist.
     let missing = dir.join("missing.json");
     let out = client_in(&dir.path, &["stop", "a"], &[("TEND_CONFIG", &missing)]);
