@@ -249,13 +249,38 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
+    // By hand, not `format!`: a status of 10,000 services writes 20,000 of
+    // these, and core::fmt's padding machinery made them a tenth of its cost.
+    let mut text = [0u8; 24];
+    let fields: [(usize, u64, usize); 7] = [
+        (0, year.clamp(0, 9999) as u64, 4),
+        (5, month.clamp(0, 99) as u64, 2),
+        (8, day.clamp(0, 99) as u64, 2),
+        (11, rem / 3600, 2),
+        (14, rem / 60 % 60, 2),
+        (17, rem % 60, 2),
+        (20, ms % 1000, 3),
+    ];
+    for (at, mut value, width) in fields {
+        for slot in text.iter_mut().skip(at).take(width).rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        if let Some(slot) = text.get_mut(at) {
+            *slot = sep;
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Ms since the Unix epoch of an RFC 3339 UTC time as [`rfc3339_ms`] writes it
@@ -410,6 +435,17 @@ mod tests {
             x ^= x << 17;
             let ms = x % 8_000_000_000_000; // up to the year 2223
             assert_eq!(parse_rfc3339(&rfc3339_ms(ms)), Some(ms), "{ms}");
+            let secs = ms / 1000;
+            let (y, mo, d) = crate::calendar::civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            let by_format = format!(
+                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                rem / 60 % 60,
+                rem % 60,
+                ms % 1000
+            );
+            assert_eq!(rfc3339_ms(ms), by_format);
         }
         assert_eq!(
             parse_rfc3339("2026-11-22T15:47:53Z"),
