@@ -433,3 +433,52 @@ fn golden_files_match() {
     }
     assert!(checked >= 3);
 }
+
+/// What a client reads: the top level in full, the services for syntax only.
+#[test]
+fn the_top_level_alone() {
+    let top = |text: &str| {
+        validate::validate_top(
+            text,
+            &Inputs {
+                base: Some(Path::new("/cfg")),
+                hosts: FAKE_HOSTS,
+                env: &fake_env,
+            },
+        )
+        .map_err(|e| e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+    };
+    // Problems inside services do not stop it, and none is kept.
+    let text = r#"{"control_socket": "t.sock", /* c */ "services": [{"name": "a", "bogus": 1},],}"#;
+    let config = top(text).expect("the top level is valid");
+    assert_eq!(config.control_socket, Some(PathBuf::from("t.sock")));
+    assert!(config.services.is_empty());
+    assert!(!problems(text).is_empty(), "the whole config is not");
+    // Top-level problems are the full validation's, suggestions included.
+    let text = r#"{"control_sockt": "/x", "services": []}"#;
+    assert_eq!(top(text).expect_err("misspelt"), problems(text));
+    assert!(
+        problems(text)[0].contains("did you mean \"control_socket\"?"),
+        "{:?}",
+        problems(text)
+    );
+    for text in [
+        r#"{"services": 3}"#,
+        r#"{"log_level": "loud", "services": []}"#,
+        r#"{}"#,
+        &format!(
+            r#"{{"control_socket": "/{}", "services": []}}"#,
+            "s".repeat(200)
+        ),
+    ] {
+        assert_eq!(top(text).expect_err(text), problems(text), "{text}");
+    }
+    // Broken JSON anywhere is still an error, at its place.
+    let text = "{\"services\": [\n  {\"name\": \"a\"},\n  {\"name\" 1}\n]}";
+    assert_eq!(top(text).expect_err("syntax"), problems(text));
+    assert!(
+        problems(text)[0].starts_with("line 3, column"),
+        "{:?}",
+        problems(text)
+    );
+}

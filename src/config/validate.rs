@@ -78,8 +78,25 @@ pub const MAX_SOCKET_PATH: usize = 107;
 /// Validate config text against `inputs`.
 pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
     let root = raw::parse(text).map_err(|e| ConfigErrors(vec![e]))?;
+    check_root(&root, inputs, true)
+}
+
+/// Validate the top-level fields of config text, not its services (their
+/// syntax only, `raw::parse_top`) nor its `services_dir`'s contents: what a
+/// client must know for sure to find its tend. The config has no services.
+pub fn validate_top(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
+    let root = raw::parse_top(text).map_err(|e| ConfigErrors(vec![e]))?;
+    check_root(&root, inputs, false)
+}
+
+/// `scan_services_dir`: whether to read the services of `services_dir`.
+fn check_root(
+    root: &Value,
+    inputs: &Inputs,
+    scan_services_dir: bool,
+) -> Result<Config, ConfigErrors> {
     let mut c = Checker::new(inputs);
-    let Some(top) = c.object("", &root, TOP_FIELDS) else {
+    let Some(top) = c.object("", root, TOP_FIELDS) else {
         return Err(ConfigErrors(c.errors));
     };
     let mut config = Config::new(Vec::new());
@@ -99,7 +116,7 @@ pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
         None => {}
     }
     check_unique_names(&mut c, &services);
-    if let Some(dir) = &config.services_dir {
+    if scan_services_dir && let Some(dir) = &config.services_dir {
         let found = discover::scan(&mut c, dir);
         if found.is_empty() && c.errors.iter().all(|e| e.path != "services_dir") {
             c.warn(
@@ -135,31 +152,6 @@ pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
     } else {
         // File order: top-level fields, then each service in turn (stable, so
         // the problems of one service keep the order they were found in).
-        c.errors.sort_by_key(|e| order_key(&e.path));
-        Err(ConfigErrors(c.errors))
-    }
-}
-
-/// Validate the top-level fields of config text, not its services (their
-/// syntax only): what a client must know for sure to find its tend.
-pub fn validate_top(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
-    let root = raw::parse_top(text).map_err(|e| ConfigErrors(vec![e]))?;
-    let mut c = Checker::new(inputs);
-    let Some(top) = c.object("", &root, TOP_FIELDS) else {
-        return Err(ConfigErrors(c.errors));
-    };
-    let mut config = Config::new(Vec::new());
-    check_top(&mut c, &top, &mut config);
-    match top.get("services") {
-        Some(Value::Array(_)) => {}
-        Some(other) => c.expected("services", "an array of service objects", other),
-        None if config.services_dir.is_none() => c.error("services", "missing; list the services"),
-        None => {}
-    }
-    config.warnings = c.warnings;
-    if c.errors.is_empty() {
-        Ok(config)
-    } else {
         c.errors.sort_by_key(|e| order_key(&e.path));
         Err(ConfigErrors(c.errors))
     }
