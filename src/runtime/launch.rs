@@ -56,9 +56,6 @@ pub struct LaunchPlan {
     exec: ExecPlan,
     output: OutputMode,
     readiness_fd: Option<i32>,
-    /// The program's file as tend opens it: `argv[0]`, joined to
-    /// `working_dir` when relative (the child resolves it after its chdir).
-    file: PathBuf,
 }
 
 impl LaunchPlan {
@@ -90,10 +87,6 @@ impl LaunchPlan {
             notify.as_deref(),
         );
         let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
-        let file = match &spec.working_dir {
-            Some(dir) if program.is_relative() => dir.join(&program),
-            _ => program.clone(),
-        };
         let argv = std::iter::once(program.into_os_string())
             .chain(spec.command.iter().skip(1).map(OsString::from))
             .map(|arg| cstring(&arg))
@@ -124,7 +117,6 @@ impl LaunchPlan {
             exec,
             output: spec.output,
             readiness_fd,
-            file,
         })
     }
 
@@ -143,9 +135,16 @@ impl LaunchPlan {
         self.readiness_fd
     }
 
-    /// The program's file, as tend opens it to check its `sha256`.
-    pub fn file(&self) -> &Path {
-        &self.file
+    /// The program's file, as tend opens it to check its `sha256`: `argv[0]`,
+    /// joined to `working_dir` (of `spec`, the definition the plan was resolved
+    /// from) when relative, as the child resolves it after its chdir. Made
+    /// when asked, not kept: a plan is kept per service.
+    pub fn file(&self, spec: &ServiceSpec) -> PathBuf {
+        let program = Path::new(OsStr::from_bytes(self.exec.program().to_bytes()));
+        match &spec.working_dir {
+            Some(dir) if program.is_relative() => dir.join(program),
+            _ => program.to_path_buf(),
+        }
     }
 }
 
@@ -322,8 +321,9 @@ pub struct LaunchPlans {
     /// The folder of the notify sockets, fixed for tend's lifetime.
     notify_dir: Option<PathBuf>,
     /// By name: the definition a plan was resolved from (the catalog's own
-    /// copy, shared, not another one) and the plan.
-    plans: HashMap<String, (Arc<ServiceSpec>, LaunchPlan)>,
+    /// copy, shared, not another one) and the plan. Boxed: a table slot
+    /// holds a pointer, not a plan (the table has room for more than it holds).
+    plans: HashMap<Box<str>, Box<(Arc<ServiceSpec>, LaunchPlan)>>,
     /// The environments of the plans, by a hash of their strings, each kept
     /// once however many plans use it.
     envs: HashMap<u64, Vec<SharedEnv>>,
@@ -356,16 +356,19 @@ impl LaunchPlans {
         let services = services.into_iter();
         let mut kept = HashMap::with_capacity(services.size_hint().0);
         for spec in services {
-            match self.plans.remove(&spec.name) {
+            match self.plans.remove_entry(spec.name.as_str()) {
                 // env files are read again at every reload (SPEC §2).
-                Some((known, plan)) if same(&known, spec) && spec.env_file.is_empty() => {
-                    kept.insert(spec.name.clone(), (known, plan));
+                Some((name, known)) if same(&known.0, spec) && spec.env_file.is_empty() => {
+                    kept.insert(name, known);
                 }
                 _ => {
                     let dir = self.notify_dir.as_deref();
                     if let Ok(plan) = LaunchPlan::resolve(spec, &self.env, dir) {
                         let plan = self.shared(plan);
-                        kept.insert(spec.name.clone(), (Arc::clone(spec), plan));
+                        kept.insert(
+                            spec.name.as_str().into(),
+                            Box::new((Arc::clone(spec), plan)),
+                        );
                     }
                 }
             }
@@ -401,22 +404,24 @@ impl LaunchPlans {
     fn prepare(&mut self, spec: &Arc<ServiceSpec>) -> Result<(), SpawnError> {
         let known = self
             .plans
-            .get(&spec.name)
-            .is_some_and(|(known, _)| same(known, spec));
+            .get(spec.name.as_str())
+            .is_some_and(|known| same(&known.0, spec));
         if !known {
             match LaunchPlan::resolve(spec, &self.env, self.notify_dir.as_deref()) {
                 Ok(plan) => {
                     let plan = self.shared(plan);
-                    self.plans
-                        .insert(spec.name.clone(), (Arc::clone(spec), plan));
+                    self.plans.insert(
+                        spec.name.as_str().into(),
+                        Box::new((Arc::clone(spec), plan)),
+                    );
                 }
                 Err(e) => {
-                    self.plans.remove(&spec.name);
+                    self.plans.remove(spec.name.as_str());
                     return Err(e);
                 }
             }
         }
-        if let Some((_, plan)) = self.plans.get_mut(&spec.name) {
+        if let Some((_, plan)) = self.plans.get_mut(spec.name.as_str()).map(|p| &mut **p) {
             let cgroup = self.cgroups.get(&spec.name);
             if plan.exec.cgroup() != cgroup.map(CString::as_c_str) {
                 plan.exec.set_cgroup(cgroup.cloned());
@@ -429,8 +434,8 @@ impl LaunchPlans {
     /// there is none for this definition), for its `sha256` check.
     pub fn file(&mut self, spec: &Arc<ServiceSpec>) -> Result<PathBuf, SpawnError> {
         self.prepare(spec)?;
-        match self.plans.get(&spec.name) {
-            Some((_, plan)) => Ok(plan.file.clone()),
+        match self.plans.get(spec.name.as_str()) {
+            Some(known) => Ok(known.1.file(spec)),
             None => Err(SpawnError::new(
                 Stage::Prepare,
                 io::Error::other("no launch plan"),
@@ -469,8 +474,8 @@ impl LaunchPlans {
                 Some(e) => Err(e),
                 None => self
                     .plans
-                    .get(&spec.name)
-                    .map(|(_, plan)| plan)
+                    .get(spec.name.as_str())
+                    .map(|known| &known.1)
                     .ok_or_else(|| {
                         SpawnError::new(Stage::Prepare, io::Error::other("no launch plan"))
                     }),
@@ -496,7 +501,7 @@ impl LaunchPlans {
             .collect();
         for (spec, result) in specs.iter().zip(&results) {
             if result.is_err() {
-                self.plans.remove(&spec.name);
+                self.plans.remove(spec.name.as_str());
             }
         }
         results

@@ -271,7 +271,7 @@ fn plans_are_kept_for_unchanged_definitions_only() {
         plans
             .plans
             .get(name)
-            .map(|(_, plan)| plan.exec().program().as_ptr())
+            .map(|known| known.1.exec().program().as_ptr())
     };
     let (a, b) = (address(&plans, "a"), address(&plans, "b"));
     assert!(a.is_some() && b.is_some());
@@ -284,7 +284,7 @@ fn plans_are_kept_for_unchanged_definitions_only() {
     plans.update(&second);
     assert_eq!(address(&plans, "a"), a, "unchanged: the same plan");
     assert!(address(&plans, "b").is_some());
-    let resolved_b = plans.plans.get("b").map(|(known, _)| known.clone());
+    let resolved_b = plans.plans.get("b").map(|known| known.0.clone());
     assert_eq!(resolved_b.as_ref(), second.get(1), "changed: resolved anew");
     assert!(
         Arc::ptr_eq(&plans.plans["a"].0, &first[0]),
@@ -459,14 +459,12 @@ fn the_file_checked_is_the_program_relative_to_working_dir() {
         dir.0.display()
     ));
     let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
-    assert_eq!(plan.file(), dir.0.join("./bin/app"));
+    assert_eq!(plan.file(&s), dir.0.join("./bin/app"));
     assert_eq!(plan.exec().program().to_str(), Ok("./bin/app"));
     let s = spec(r#", "command": ["sh"]"#);
     let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
-    assert!(plan.file().is_absolute(), "{}", plan.file().display());
+    assert!(plan.file(&s).is_absolute(), "{}", plan.file(&s).display());
+    let file = plan.file(&s);
     let mut plans = LaunchPlans::new(&[], None);
-    assert_eq!(
-        plans.file(&Arc::new(s)).ok(),
-        Some(plan.file().to_path_buf())
-    );
+    assert_eq!(plans.file(&Arc::new(s)).ok(), Some(file));
 }
