@@ -120,7 +120,7 @@ pub fn validate(text: &str, inputs: &Inputs) -> Result<Config, ConfigErrors> {
     graph::check(&mut c, &services);
     if config.cgroup.is_none() {
         for (path, spec) in &services {
-            if spec.cgroup_limits.any() {
+            if spec.process.cgroup_limits.any() {
                 c.error(
                     join(path, "cgroup_limits"),
                     "needs the top-level \"cgroup\" (a cgroup v2 folder, or \"auto\")",

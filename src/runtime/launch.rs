@@ -68,7 +68,7 @@ impl LaunchPlan {
         env: &Environment,
         notify_dir: Option<&Path>,
     ) -> Result<LaunchPlan, SpawnError> {
-        let credentials = resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
+        let credentials = resolve_credentials(spec.process.user.as_deref(), spec.process.group.as_deref())
             .map_err(fail(Stage::UserGroup))?;
         let notify = match (&spec.readiness, notify_dir) {
             (Some(Readiness::Notify { .. }), Some(dir)) => {
@@ -105,7 +105,7 @@ impl LaunchPlan {
             Some(dir) => Some(cstring(dir.as_os_str()).map_err(fail(Stage::Prepare))?),
             None => None,
         };
-        let mut exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
+        let mut exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.process.limits), &credentials)
             .map_err(fail(Stage::Prepare))?;
         exec.set_namespaces(&namespaces(spec));
         exec.set_priorities(&priorities(spec));
@@ -150,7 +150,7 @@ impl LaunchPlan {
 
 /// `isolate` as the system layer takes it.
 fn namespaces(spec: &ServiceSpec) -> Namespaces {
-    let isolate = &spec.isolate;
+    let isolate = &spec.process.isolate;
     Namespaces {
         network: isolate.network,
         tmp: isolate.tmp,
@@ -162,7 +162,7 @@ fn namespaces(spec: &ServiceSpec) -> Namespaces {
 /// `nice`, `io_priority`, `oom_score_adj` and `cpu_affinity` as the system
 /// layer takes them.
 fn priorities(spec: &ServiceSpec) -> Priorities {
-    let io_priority = spec.io_priority.map(|p| {
+    let io_priority = spec.process.io_priority.map(|p| {
         let class = match p.class {
             IoClass::Realtime => sys_spawn::IoClass::Realtime,
             IoClass::BestEffort => sys_spawn::IoClass::BestEffort,
@@ -171,10 +171,10 @@ fn priorities(spec: &ServiceSpec) -> Priorities {
         (class, p.level)
     });
     Priorities {
-        nice: spec.nice,
+        nice: spec.process.nice,
         io_priority,
-        oom_score_adj: spec.oom_score_adj,
-        cpu_affinity: spec.cpu_affinity.clone(),
+        oom_score_adj: spec.process.oom_score_adj,
+        cpu_affinity: spec.process.cpu_affinity.clone(),
     }
 }
 

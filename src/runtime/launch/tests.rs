@@ -211,7 +211,7 @@ fn a_plan_holds_argv_environment_and_limits() {
         ]
     );
     assert_eq!(
-        rlimits(&s.limits),
+        rlimits(&s.process.limits),
         [Rlimit {
             resource: Resource::Nofile,
             value: 64
