@@ -140,7 +140,8 @@ pub struct ServiceSpec {
     /// `readiness` (SPEC §4); `None`: ready once spawned (after `min_uptime`).
     pub readiness: Option<Readiness>,
     /// `liveness` (SPEC §4): exec, tcp, http or grpc checks while `running`.
-    pub liveness: Option<Liveness>,
+    /// Boxed: few services have one, and a `Liveness` is 120 bytes.
+    pub liveness: Option<Box<Liveness>>,
     /// `timeout_start`: readiness must come within this.
     pub timeout_start: Duration,
     /// `min_uptime`: without readiness, `starting` until up this long; an exit

@@ -170,7 +170,7 @@ fn every_field_parses() {
                 interval,
                 timeout,
             },
-    }) = &w.liveness
+    }) = w.liveness.as_deref()
     else {
         panic!("liveness {:?}", w.liveness)
     };

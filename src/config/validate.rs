@@ -363,7 +363,7 @@ pub(super) fn check_service(
         spec.readiness = probes::readiness(c, &f.path("readiness"), v);
     }
     if let Some(v) = f.get("liveness") {
-        spec.liveness = probes::liveness(c, &f.path("liveness"), v);
+        spec.liveness = probes::liveness(c, &f.path("liveness"), v).map(Box::new);
     }
     name.map(|_| spec)
 }

@@ -296,10 +296,10 @@ mod tests {
             },
         ];
         s.readiness = Some(readiness);
-        s.liveness = Some(Liveness {
+        s.liveness = Some(Box::new(Liveness {
             check: Check::new(kind, Duration::from_secs(10)),
             failures: 5,
-        });
+        }));
         s.timeout_start = Duration::from_secs(90);
         s.min_uptime = Duration::from_millis(250);
         s.stop_signal = Signal(2);
