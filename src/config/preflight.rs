@@ -259,7 +259,8 @@ fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError>
                 ),
                 (
                     "io_priority",
-                    spec.process.io_priority
+                    spec.process
+                        .io_priority
                         .is_some_and(|p| p.class == IoClass::Realtime),
                     "the realtime class",
                     "CAP_SYS_ADMIN",

@@ -68,7 +68,8 @@ impl<T: Defaults> Deref for Sparse<T> {
 
 impl<T: Defaults> DerefMut for Sparse<T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.0.get_or_insert_with(|| Box::new(T::defaults().clone()))
+        self.0
+            .get_or_insert_with(|| Box::new(T::defaults().clone()))
     }
 }
 
@@ -122,7 +123,13 @@ mod tests {
         s.compact();
         assert!(!s.is_boxed());
         assert!(!Sparse::new(GROUP.clone()).is_boxed());
-        assert!(Sparse::new(Group { a: None, b: Some("x".into()) }).is_boxed());
+        assert!(
+            Sparse::new(Group {
+                a: None,
+                b: Some("x".into())
+            })
+            .is_boxed()
+        );
     }
 
     #[test]

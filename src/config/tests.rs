@@ -91,8 +91,18 @@ fn defaults_follow_the_spec() {
     assert_eq!(s.readiness, None);
     assert_eq!(s.liveness, None);
     assert!(!s.process.cgroup_limits.any() && !s.process.isolate.any());
-    assert_eq!((s.process.nice, s.process.io_priority, s.process.oom_score_adj), (None, None, None));
-    assert_eq!((s.process.cpu_affinity.as_ref(), s.process.sha256), (None, None));
+    assert_eq!(
+        (
+            s.process.nice,
+            s.process.io_priority,
+            s.process.oom_score_adj
+        ),
+        (None, None, None)
+    );
+    assert_eq!(
+        (s.process.cpu_affinity.as_ref(), s.process.sha256),
+        (None, None)
+    );
     assert_eq!(c.services[1].restart_policy, RestartPolicy::OnFailure);
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(

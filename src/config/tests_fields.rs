@@ -442,7 +442,10 @@ fn scheduling() {
     let s = service(
         r#", "nice": -20, "oom_score_adj": 1000, "cpu_affinity": [0, 3, 1023], "io_priority": {"class": "idle"}"#,
     );
-    assert_eq!((s.process.nice, s.process.oom_score_adj), (Some(-20), Some(1000)));
+    assert_eq!(
+        (s.process.nice, s.process.oom_score_adj),
+        (Some(-20), Some(1000))
+    );
     assert_eq!(s.process.cpu_affinity, Some(vec![0, 3, 1023]));
     assert_eq!(
         s.process.io_priority,
@@ -454,7 +457,10 @@ fn scheduling() {
     let s = service(
         r#", "nice": 19, "oom_score_adj": -1000, "io_priority": {"class": "realtime", "level": 0}"#,
     );
-    assert_eq!((s.process.nice, s.process.oom_score_adj), (Some(19), Some(-1000)));
+    assert_eq!(
+        (s.process.nice, s.process.oom_score_adj),
+        (Some(19), Some(-1000))
+    );
     assert_eq!(
         s.process.io_priority,
         Some(IoPriority {
@@ -463,7 +469,9 @@ fn scheduling() {
         })
     );
     assert_eq!(
-        service(r#", "io_priority": {"level": 7}"#).process.io_priority,
+        service(r#", "io_priority": {"level": 7}"#)
+            .process
+            .io_priority,
         Some(IoPriority {
             class: IoClass::BestEffort,
             level: 7

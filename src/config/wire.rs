@@ -9,12 +9,12 @@
 
 use log::LevelFilter;
 
+use super::sparse::{Defaults, Sparse};
 use super::spec::{
     CgroupLimits, CgroupSetting, Check, CheckKind, Condition, Config, CpuMax, Dependency, IoClass,
     IoPriority, Isolate, Limits, Liveness, LogFormat, OutputMode, ProcessSettings, Readiness,
     RestartPolicy, Rotation, ServiceSpec, ServiceType,
 };
-use super::sparse::{Defaults, Sparse};
 use super::{ConfigError, Signal};
 use crate::codec::wire::{Reader, Wire, Writer, wire_enum, wire_struct};
 

@@ -9,10 +9,15 @@
 //! namespaces (`isolate`) and scheduling settings (`nice`, `io_priority`,
 //! `oom_score_adj`, `cpu_affinity` as a CPU mask), and the file a `sha256`
 //! is checked on (the program found, relative to `working_dir`).
-//! [`LaunchPlans`] keeps one plan per service: resolved at load, again at a
-//! reload only for services whose definition changed, and after a failed spawn
-//! (the world may have changed: a program installed, a user added). A crash
-//! looping service therefore makes no lookup and no `access` per restart.
+//! [`LaunchPlans`] keeps the plan of a service whose resolving reads files:
+//! one with `user` or `group` (NSS lookups in `/etc/passwd` and `/etc/group`)
+//! or `env_file` (read at load and reload only, SPEC §2). Those are resolved at
+//! load, again at a reload only if their definition changed (or has env
+//! files), and after a failed spawn (the world may have changed: a program
+//! installed, a user added); a crash looping one makes no lookup per restart.
+//! Every other plan is resolved at each spawn and dropped after it: resolving
+//! it is a `PATH` search and the environment, no file read, and a plan kept
+//! for each of 10,000 services cost ~300 bytes each (issue 13).
 //!
 //! Must not: make system calls itself (they are in [`crate::sys`]), or decide
 //! when a service starts.
@@ -68,8 +73,9 @@ impl LaunchPlan {
         env: &Environment,
         notify_dir: Option<&Path>,
     ) -> Result<LaunchPlan, SpawnError> {
-        let credentials = resolve_credentials(spec.process.user.as_deref(), spec.process.group.as_deref())
-            .map_err(fail(Stage::UserGroup))?;
+        let credentials =
+            resolve_credentials(spec.process.user.as_deref(), spec.process.group.as_deref())
+                .map_err(fail(Stage::UserGroup))?;
         let notify = match (&spec.readiness, notify_dir) {
             (Some(Readiness::Notify { .. }), Some(dir)) => {
                 Some(super::notify::socket_path(dir, &spec.name))
@@ -105,8 +111,14 @@ impl LaunchPlan {
             Some(dir) => Some(cstring(dir.as_os_str()).map_err(fail(Stage::Prepare))?),
             None => None,
         };
-        let mut exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.process.limits), &credentials)
-            .map_err(fail(Stage::Prepare))?;
+        let mut exec = ExecPlan::new(
+            argv,
+            envp,
+            dir,
+            &rlimits(&spec.process.limits),
+            &credentials,
+        )
+        .map_err(fail(Stage::Prepare))?;
         exec.set_namespaces(&namespaces(spec));
         exec.set_priorities(&priorities(spec));
         let readiness_fd = match spec.readiness {
@@ -314,8 +326,9 @@ fn rlimits(limits: &Limits) -> Vec<Rlimit> {
     .collect()
 }
 
-/// One launch plan per service, by name, with the definition it was resolved
-/// from (a plan is used only for that exact definition).
+/// The launch plans tend keeps (see the module doc, [`kept`]) and those of
+/// spawns under way, by name, with the definition each was resolved from (a
+/// plan is used only for that exact definition).
 pub struct LaunchPlans {
     env: Environment,
     /// The folder of the notify sockets, fixed for tend's lifetime.
@@ -332,9 +345,9 @@ pub struct LaunchPlans {
 }
 
 impl LaunchPlans {
-    /// Resolve every service of a config (where the runtime is created). A
-    /// service that cannot be resolved gets no plan; its spawn resolves again
-    /// and fails with the reason. `notify_dir`: where the notify sockets are.
+    /// Resolve the [`kept`] plans of a config's services (where the runtime
+    /// is created). A service that cannot be resolved gets no plan; its spawn
+    /// resolves again and fails with the reason. `notify_dir`: where the notify sockets are.
     pub fn new<'a>(
         services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>,
         notify_dir: Option<&Path>,
@@ -350,12 +363,12 @@ impl LaunchPlans {
         plans
     }
 
-    /// After a reload: keep the plans of unchanged services, resolve new and
-    /// changed ones (and those with `env_file`s, read again), drop the rest.
+    /// After a reload: of the services whose plan is [`kept`], keep the plans
+    /// of unchanged ones, resolve new and changed ones (and those with
+    /// `env_file`s, read again); drop every other plan.
     pub fn update<'a>(&mut self, services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>) {
-        let services = services.into_iter();
-        let mut kept = HashMap::with_capacity(services.size_hint().0);
-        for spec in services {
+        let mut kept = HashMap::new();
+        for spec in services.into_iter().filter(|spec| self::kept(spec)) {
             match self.plans.remove_entry(spec.name.as_str()) {
                 // env files are read again at every reload (SPEC §2).
                 Some((name, known)) if same(&known.0, spec) && spec.env_file.is_empty() => {
@@ -500,12 +513,19 @@ impl LaunchPlans {
             })
             .collect();
         for (spec, result) in specs.iter().zip(&results) {
-            if result.is_err() {
+            if result.is_err() || !kept(spec) {
                 self.plans.remove(spec.name.as_str());
             }
         }
         results
     }
+}
+
+/// Whether `spec`'s plan is kept between spawns: resolving it reads files
+/// (NSS lookups for `user` and `group`, its `env_file`s). Others are resolved
+/// at each spawn (see the module doc).
+pub fn kept(spec: &ServiceSpec) -> bool {
+    spec.process.user.is_some() || spec.process.group.is_some() || !spec.env_file.is_empty()
 }
 
 /// The same definition: the same shared copy (the catalog keeps one per

@@ -181,7 +181,11 @@ pub fn enabled(dir: &Path) -> Vec<Controller> {
 
 /// The services that set each controller's limit, by controller.
 pub fn needed(services: &[ServiceSpec]) -> BTreeMap<Controller, Vec<&str>> {
-    needed_by(services.iter().map(|s| (s.name.as_str(), &s.process.cgroup_limits)))
+    needed_by(
+        services
+            .iter()
+            .map(|s| (s.name.as_str(), &s.process.cgroup_limits)),
+    )
 }
 
 /// [`needed`] from (service name, its limits) pairs.

@@ -258,9 +258,10 @@ fn env_files_are_read_when_resolving_and_environment_overrides_them() {
 fn plans_are_kept_for_unchanged_definitions_only() {
     let config = |extra: &str| {
         let text = format!(
-            r#"{{"services": [{{"name": "a", "command": ["sh"]}},
-                {{"name": "b", "command": ["sh"]{extra}}},
-                {{"name": "c", "command": ["/no/such/tend"]}}]}}"#
+            r#"{{"services": [{{"name": "a", "command": ["sh"], "group": "0"}},
+                {{"name": "b", "command": ["sh"], "group": "0"{extra}}},
+                {{"name": "c", "command": ["/no/such/tend"], "group": "0"}},
+                {{"name": "d", "command": ["sh"]}}]}}"#
         );
         let services = config::parse(&text, None).expect("valid").services;
         services.into_iter().map(Arc::new).collect::<Vec<_>>()
@@ -280,6 +281,11 @@ fn plans_are_kept_for_unchanged_definitions_only() {
         None,
         "an unresolvable one has no plan"
     );
+    assert_eq!(
+        address(&plans, "d"),
+        None,
+        "one resolved without reading files is resolved at its spawns"
+    );
     let second = config(r#", "environment": {"NEW": "1"}"#);
     plans.update(&second);
     assert_eq!(address(&plans, "a"), a, "unchanged: the same plan");
@@ -298,9 +304,9 @@ fn plans_are_kept_for_unchanged_definitions_only() {
 
 #[test]
 fn equal_environments_are_kept_once() {
-    let text = r#"{"services": [{"name": "a", "command": ["sh"]},
-        {"name": "b", "command": ["sh"]},
-        {"name": "c", "command": ["sh"], "environment": {"ONLY_C": "1"}}]}"#;
+    let text = r#"{"services": [{"name": "a", "command": ["sh"], "group": "0"},
+        {"name": "b", "command": ["sh"], "group": "0"},
+        {"name": "c", "command": ["sh"], "group": "0", "environment": {"ONLY_C": "1"}}]}"#;
     let services: Vec<Arc<ServiceSpec>> = config::parse(text, None)
         .expect("valid")
         .services
@@ -351,11 +357,23 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         Some("No such file or directory (os error 2)")
     );
     assert!(error(2).is_some_and(|e| e.starts_with("working_dir: ")));
-    assert!(plans.plans.contains_key("ok"));
+    assert!(
+        !plans.plans.contains_key("ok"),
+        "a plan resolved without reading files is not kept"
+    );
     assert!(
         !plans.plans.contains_key("nodir"),
         "a failed spawn drops the plan"
     );
+}
+
+#[test]
+fn plans_are_kept_when_resolving_reads_files() {
+    assert!(!kept(&spec("")));
+    assert!(!kept(&spec(r#", "environment": {"A": "1"}, "nice": 3"#)));
+    assert!(kept(&spec(r#", "user": "nobody""#)));
+    assert!(kept(&spec(r#", "group": "0""#)));
+    assert!(kept(&spec(r#", "env_file": "/etc/tend.env""#)));
 }
 
 #[test]
