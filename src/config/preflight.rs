@@ -84,7 +84,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
             }
         }
         let checks = [
-            spec.readiness.as_ref().and_then(|r| match r {
+            spec.readiness.as_deref().and_then(|r| match r {
                 Readiness::Check(check) => Some(("readiness.command[0]", &check.kind)),
                 Readiness::Notify { .. } | Readiness::Fd { .. } | Readiness::Log { .. } => None,
             }),
@@ -283,7 +283,7 @@ fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError>
             let checks = [
                 (
                     "readiness",
-                    match &spec.readiness {
+                    match spec.readiness.as_deref() {
                         Some(Readiness::Check(check)) => Some(&check.kind),
                         _ => None,
                     },
@@ -563,12 +563,12 @@ mod tests {
     #[test]
     fn exec_probe_commands_are_checked() {
         let mut spec = ServiceSpec::new("p", vec!["/bin/sh".into()]);
-        spec.readiness = Some(Readiness::Check(super::super::Check::new(
+        spec.readiness = Some(Box::new(Readiness::Check(super::super::Check::new(
             CheckKind::Exec {
                 command: vec!["no-such-probe-tend".into()],
             },
             std::time::Duration::from_secs(1),
-        )));
+        ))));
         let found = problems_of(spec);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(

@@ -138,7 +138,9 @@ pub struct ServiceSpec {
     /// `dependencies`: a bare name means condition `ready`.
     pub dependencies: Vec<Dependency>,
     /// `readiness` (SPEC §4); `None`: ready once spawned (after `min_uptime`).
-    pub readiness: Option<Readiness>,
+    /// Boxed (112 bytes; `None` is 8), as `liveness`: a definition is kept
+    /// per service for tend's life.
+    pub readiness: Option<Box<Readiness>>,
     /// `liveness` (SPEC §4): exec, tcp, http or grpc checks while `running`.
     /// Boxed: few services have one, and a `Liveness` is 120 bytes.
     pub liveness: Option<Box<Liveness>>,

@@ -360,7 +360,7 @@ pub(super) fn check_service(
         spec.dependencies = check_dependencies(c, &f.path("dependencies"), v);
     }
     if let Some(v) = f.get("readiness") {
-        spec.readiness = probes::readiness(c, &f.path("readiness"), v);
+        spec.readiness = probes::readiness(c, &f.path("readiness"), v).map(Box::new);
     }
     if let Some(v) = f.get("liveness") {
         spec.liveness = probes::liveness(c, &f.path("liveness"), v).map(Box::new);

@@ -295,7 +295,7 @@ mod tests {
                 condition: Condition::Completed,
             },
         ];
-        s.readiness = Some(readiness);
+        s.readiness = Some(Box::new(readiness));
         s.liveness = Some(Box::new(Liveness {
             check: Check::new(kind, Duration::from_secs(10)),
             failures: 5,

@@ -27,9 +27,9 @@ pub(super) fn named(v: &[(String, Signal)]) -> Vec<(&str, Signal)> {
 
 pub(super) fn log_ready(name: &str) -> crate::config::ServiceSpec {
     let mut s = spec(name);
-    s.readiness = Some(Readiness::Log {
+    s.readiness = Some(Box::new(Readiness::Log {
         pattern: "up".into(),
-    });
+    }));
     s
 }
 

@@ -404,7 +404,7 @@ impl Runtime {
             return Vec::new();
         };
         let probe = match role {
-            Role::Readiness => spec.readiness.clone(),
+            Role::Readiness => spec.readiness.as_deref().cloned(),
             Role::Liveness => spec
                 .liveness
                 .as_ref()

@@ -76,7 +76,7 @@ impl LaunchPlan {
         let credentials =
             resolve_credentials(spec.process.user.as_deref(), spec.process.group.as_deref())
                 .map_err(fail(Stage::UserGroup))?;
-        let notify = match (&spec.readiness, notify_dir) {
+        let notify = match (spec.readiness.as_deref(), notify_dir) {
             (Some(Readiness::Notify { .. }), Some(dir)) => {
                 Some(super::notify::socket_path(dir, &spec.name))
             }
@@ -121,8 +121,8 @@ impl LaunchPlan {
         .map_err(fail(Stage::Prepare))?;
         exec.set_namespaces(&namespaces(spec));
         exec.set_priorities(&priorities(spec));
-        let readiness_fd = match spec.readiness {
-            Some(Readiness::Fd { fd }) => Some(fd),
+        let readiness_fd = match spec.readiness.as_deref() {
+            Some(Readiness::Fd { fd }) => Some(*fd),
             _ => None,
         };
         Ok(LaunchPlan {
@@ -242,7 +242,7 @@ fn environment(
         env.insert("NOTIFY_SOCKET".into(), socket.as_os_str().to_owned());
         if let Some(Readiness::Notify {
             watchdog: Some(watchdog),
-        }) = spec.readiness
+        }) = spec.readiness.as_deref()
         {
             env.insert(
                 "WATCHDOG_USEC".into(),
