@@ -25,6 +25,7 @@ pub mod preflight;
 pub mod probes;
 pub mod process;
 pub mod raw;
+pub mod sparse;
 pub mod spec;
 pub mod suggest;
 pub mod units;
@@ -46,10 +47,11 @@ use std::path::Path;
 pub use checker::Inputs;
 pub use env::{interpolate, parse_env_file, read_env_files};
 pub use preflight::preflight;
+pub use sparse::Sparse;
 pub use spec::{
     CgroupLimits, CgroupSetting, Check, CheckKind, Condition, Config, CpuMax, Dependency, IoClass,
-    IoPriority, Isolate, Limits, Liveness, LogFormat, OutputMode, Readiness, RestartPolicy,
-    Rotation, ServiceSpec, ServiceType,
+    IoPriority, Isolate, Limits, Liveness, LogFormat, OutputMode, ProcessSettings, Readiness,
+    RestartPolicy, Rotation, ServiceSpec, ServiceType,
 };
 pub use units::Signal;
 

@@ -39,12 +39,12 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
                 problem: text,
             });
         };
-        if let Some(user) = &spec.user
+        if let Some(user) = &spec.process.user
             && let Err(e) = sys::resolve_credentials(Some(user), None)
         {
             problem("user", lookup_failure("user", user, &e));
         }
-        if let Some(group) = &spec.group
+        if let Some(group) = &spec.process.group
             && let Err(e) = sys::resolve_credentials(None, Some(group))
         {
             problem("group", lookup_failure("group", group, &e));
@@ -78,7 +78,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
         match find_program(&mut seen, &spec.command, spec, &path_var) {
             Err(why) => problem("command[0]", why),
             Ok(program) => {
-                if let Some(expected) = &spec.sha256
+                if let Some(expected) = &spec.process.sha256
                     && let Err(why) = check_sha256(&program, expected)
                 {
                     problem("sha256", why);
@@ -86,7 +86,7 @@ pub fn preflight(config: &Config) -> Vec<ConfigError> {
             }
         }
         let checks = [
-            spec.readiness.as_ref().and_then(|r| match r {
+            spec.readiness.as_deref().and_then(|r| match r {
                 Readiness::Check(check) => Some(("readiness.command[0]", &check.kind)),
                 Readiness::Notify { .. } | Readiness::Fd { .. } | Readiness::Log { .. } => None,
             }),
@@ -227,7 +227,7 @@ fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError>
                 problem: text,
             });
         };
-        let isolate = &spec.isolate;
+        let isolate = &spec.process.isolate;
         let asked = [
             ("network", isolate.network),
             ("tmp", isolate.tmp),
@@ -260,20 +260,21 @@ fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError>
             let needs_root = [
                 (
                     "nice",
-                    spec.nice.is_some_and(|n| n < 0),
+                    spec.process.nice.is_some_and(|n| n < 0),
                     "a negative nice",
                     "CAP_SYS_NICE",
                 ),
                 (
                     "io_priority",
-                    spec.io_priority
+                    spec.process
+                        .io_priority
                         .is_some_and(|p| p.class == IoClass::Realtime),
                     "the realtime class",
                     "CAP_SYS_ADMIN",
                 ),
                 (
                     "oom_score_adj",
-                    spec.oom_score_adj.is_some_and(|n| n < 0),
+                    spec.process.oom_score_adj.is_some_and(|n| n < 0),
                     "a negative score",
                     "CAP_SYS_RESOURCE",
                 ),
@@ -289,7 +290,7 @@ fn warnings_for(config: &Config, uid: u32, missing: &[&str]) -> Vec<ConfigError>
             let checks = [
                 (
                     "readiness",
-                    match &spec.readiness {
+                    match spec.readiness.as_deref() {
                         Some(Readiness::Check(check)) => Some(&check.kind),
                         _ => None,
                     },
@@ -410,8 +411,8 @@ mod tests {
     #[test]
     fn each_start_time_problem_is_placed() {
         let mut spec = ServiceSpec::new("web", vec!["no-such-program-tend".into()]);
-        spec.user = Some("no-such-user-tend".into());
-        spec.group = Some("no-such-group-tend".into());
+        spec.process.user = Some("no-such-user-tend".into());
+        spec.process.group = Some("no-such-group-tend".into());
         spec.env_file = vec!["/nonexistent/tend.env".into()];
         let found = problems_of(spec);
         assert_eq!(found.len(), 4, "{found:#?}");
@@ -566,9 +567,9 @@ mod tests {
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let digest = sha256::to_hex(&sha256::digest(b"#!/bin/sh\nexit 0\n"));
         let mut spec = ServiceSpec::new("app", vec![program.display().to_string()]);
-        spec.sha256 = sha256::from_hex(&digest);
+        spec.process.sha256 = sha256::from_hex(&digest);
         assert_eq!(problems_of(spec.clone()), Vec::<String>::new());
-        spec.sha256 = Some([0x11; 32]);
+        spec.process.sha256 = Some([0x11; 32]);
         let found = problems_of(spec);
         assert_eq!(
             found,
@@ -584,12 +585,12 @@ mod tests {
     #[test]
     fn exec_probe_commands_are_checked() {
         let mut spec = ServiceSpec::new("p", vec!["/bin/sh".into()]);
-        spec.readiness = Some(Readiness::Check(super::super::Check::new(
+        spec.readiness = Some(Box::new(Readiness::Check(super::super::Check::new(
             CheckKind::Exec {
                 command: vec!["no-such-probe-tend".into()],
             },
             std::time::Duration::from_secs(1),
-        )));
+        ))));
         let found = problems_of(spec);
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(

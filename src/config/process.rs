@@ -20,34 +20,34 @@ pub(super) fn check(c: &mut Checker, f: &Fields, spec: &mut ServiceSpec) {
     {
         spec.stop_signal = s;
     }
-    spec.user = f.get("user").and_then(|v| check_id(c, &f.path("user"), v));
-    spec.group = f
+    spec.process.user = f.get("user").and_then(|v| check_id(c, &f.path("user"), v));
+    spec.process.group = f
         .get("group")
         .and_then(|v| check_id(c, &f.path("group"), v));
     if let Some(v) = f.get("limits") {
-        spec.limits = check_limits(c, &f.path("limits"), v);
+        spec.process.limits = check_limits(c, &f.path("limits"), v);
     }
     if let Some(v) = f.get("cgroup_limits") {
-        spec.cgroup_limits = check_cgroup_limits(c, &f.path("cgroup_limits"), v);
+        spec.process.cgroup_limits = check_cgroup_limits(c, &f.path("cgroup_limits"), v);
     }
     if let Some(v) = f.get("isolate") {
-        spec.isolate = check_isolate(c, &f.path("isolate"), v);
+        spec.process.isolate = check_isolate(c, &f.path("isolate"), v);
     }
-    spec.nice = f
+    spec.process.nice = f
         .get("nice")
         .and_then(|v| c.integer(&f.path("nice"), v, -20, 19))
         .map(|n| n as i32);
-    spec.oom_score_adj = f
+    spec.process.oom_score_adj = f
         .get("oom_score_adj")
         .and_then(|v| c.integer(&f.path("oom_score_adj"), v, -1000, 1000))
         .map(|n| n as i32);
-    spec.io_priority = f
+    spec.process.io_priority = f
         .get("io_priority")
         .and_then(|v| check_io_priority(c, &f.path("io_priority"), v));
-    spec.cpu_affinity = f
+    spec.process.cpu_affinity = f
         .get("cpu_affinity")
         .and_then(|v| check_cpu_affinity(c, &f.path("cpu_affinity"), v));
-    spec.sha256 = f.get("sha256").and_then(|v| {
+    spec.process.sha256 = f.get("sha256").and_then(|v| {
         let path = f.path("sha256");
         let text = c.string(&path, v)?;
         units::parse_sha256(text.trim())
@@ -59,6 +59,9 @@ pub(super) fn check(c: &mut Checker, f: &Fields, spec: &mut ServiceSpec) {
             })
             .ok()
     });
+    // Written field by field above: a service that sets none of them keeps
+    // no box for them (see `sparse.rs`).
+    spec.process.compact();
 }
 
 /// A user or group: a name or a number, kept as a string.

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::sparse::{Defaults, Sparse};
 use super::{ConfigError, Signal};
 
 /// A validated configuration (SPEC §2, top level). Every default is filled in.
@@ -137,9 +138,12 @@ pub struct ServiceSpec {
     /// `dependencies`: a bare name means condition `ready`.
     pub dependencies: Vec<Dependency>,
     /// `readiness` (SPEC §4); `None`: ready once spawned (after `min_uptime`).
-    pub readiness: Option<Readiness>,
+    /// Boxed (112 bytes; `None` is 8), as `liveness`: a definition is kept
+    /// per service for tend's life.
+    pub readiness: Option<Box<Readiness>>,
     /// `liveness` (SPEC §4): exec, tcp, http or grpc checks while `running`.
-    pub liveness: Option<Liveness>,
+    /// Boxed: few services have one, and a `Liveness` is 120 bytes.
+    pub liveness: Option<Box<Liveness>>,
     /// `timeout_start`: readiness must come within this.
     pub timeout_start: Duration,
     /// `min_uptime`: without readiness, `starting` until up this long; an exit
@@ -158,14 +162,25 @@ pub struct ServiceSpec {
     pub log_max_size: Option<u64>,
     /// `log_keep`: `None` inherits the top level's.
     pub log_keep: Option<u32>,
+    /// `critical`: when it ends `failed`, tend shuts down with its code.
+    pub critical: bool,
+    /// `user`, `group`, `limits`, `cgroup_limits`, `isolate`, `nice`,
+    /// `io_priority`, `oom_score_adj`, `cpu_affinity`, `sha256`: how the
+    /// process is run. Few services set any, so they cost an unset
+    /// definition 8 bytes (see [`Sparse`]); read `spec.process.user`.
+    pub process: Sparse<ProcessSettings>,
+}
+
+/// The fields of a service about how its process is run (`process.rs` checks
+/// them), kept together behind one [`Sparse`] pointer in [`ServiceSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSettings {
     /// `user`: a name or number (kept as text); resolved at spawn.
     pub user: Option<String>,
     /// `group`: a name or number (kept as text); resolved at spawn.
     pub group: Option<String>,
     /// `limits`: rlimits set in the child before exec.
     pub limits: Limits,
-    /// `critical`: when it ends `failed`, tend shuts down with its code.
-    pub critical: bool,
     /// `cgroup_limits`: written to the service's cgroup (needs top-level `cgroup`).
     pub cgroup_limits: CgroupLimits,
     /// `isolate`: new namespaces for the service (needs root).
@@ -180,6 +195,26 @@ pub struct ServiceSpec {
     pub cpu_affinity: Option<Vec<u32>>,
     /// `sha256`: the executable must have this SHA-256, checked before every spawn.
     pub sha256: Option<[u8; 32]>,
+}
+
+/// SPEC §2's defaults of [`ProcessSettings`]: nothing set.
+static PROCESS_DEFAULTS: ProcessSettings = ProcessSettings {
+    user: None,
+    group: None,
+    limits: Limits::NONE,
+    cgroup_limits: CgroupLimits::NONE,
+    isolate: Isolate::NONE,
+    nice: None,
+    io_priority: None,
+    oom_score_adj: None,
+    cpu_affinity: None,
+    sha256: None,
+};
+
+impl Defaults for ProcessSettings {
+    fn defaults() -> &'static ProcessSettings {
+        &PROCESS_DEFAULTS
+    }
 }
 
 impl ServiceSpec {
@@ -211,17 +246,8 @@ impl ServiceSpec {
             log_file: None,
             log_max_size: None,
             log_keep: None,
-            user: None,
-            group: None,
-            limits: Limits::default(),
             critical: false,
-            cgroup_limits: CgroupLimits::default(),
-            isolate: Isolate::default(),
-            nice: None,
-            io_priority: None,
-            oom_score_adj: None,
-            cpu_affinity: None,
-            sha256: None,
+            process: Sparse::DEFAULT,
         }
     }
 
@@ -337,6 +363,13 @@ pub struct CgroupLimits {
 }
 
 impl CgroupLimits {
+    /// No limit set (the default).
+    pub const NONE: CgroupLimits = CgroupLimits {
+        memory_max: None,
+        cpu_max: None,
+        pids_max: None,
+    };
+
     /// Whether any limit is set.
     pub fn any(&self) -> bool {
         self.memory_max.is_some() || self.cpu_max.is_some() || self.pids_max.is_some()
@@ -365,6 +398,14 @@ pub struct Isolate {
 }
 
 impl Isolate {
+    /// No namespace (the default).
+    pub const NONE: Isolate = Isolate {
+        network: false,
+        tmp: false,
+        ipc: false,
+        hostname: None,
+    };
+
     /// Whether any namespace is asked for.
     pub fn any(&self) -> bool {
         self.network || self.tmp || self.ipc || self.hostname.is_some()
@@ -494,4 +535,16 @@ pub struct Limits {
     pub cpu: Option<u64>,
     /// RLIMIT_FSIZE, in bytes.
     pub fsize: Option<u64>,
+}
+
+impl Limits {
+    /// No rlimit set (the default).
+    pub const NONE: Limits = Limits {
+        nofile: None,
+        nproc: None,
+        core: None,
+        memory: None,
+        cpu: None,
+        fsize: None,
+    };
 }

@@ -90,9 +90,19 @@ fn defaults_follow_the_spec() {
     assert!(s.env_file.is_empty() && s.environment.is_empty());
     assert_eq!(s.readiness, None);
     assert_eq!(s.liveness, None);
-    assert!(!s.cgroup_limits.any() && !s.isolate.any());
-    assert_eq!((s.nice, s.io_priority, s.oom_score_adj), (None, None, None));
-    assert_eq!((s.cpu_affinity.as_ref(), s.sha256), (None, None));
+    assert!(!s.process.cgroup_limits.any() && !s.process.isolate.any());
+    assert_eq!(
+        (
+            s.process.nice,
+            s.process.io_priority,
+            s.process.oom_score_adj
+        ),
+        (None, None, None)
+    );
+    assert_eq!(
+        (s.process.cpu_affinity.as_ref(), s.process.sha256),
+        (None, None)
+    );
     assert_eq!(c.services[1].restart_policy, RestartPolicy::OnFailure);
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(
@@ -113,6 +123,24 @@ fn defaults_follow_the_spec() {
     ]);
     built.places = c.places.clone();
     assert_eq!(built, c);
+}
+
+/// Every service's definition is kept for tend's life: the process fields
+/// cost one that sets none of them no box (`sparse.rs`), and a `"max"` limit
+/// (the same as leaving it out) none either.
+#[test]
+fn process_fields_are_boxed_only_when_set() {
+    let c = parse_test(
+        r#"{"cgroup": "auto", "services": [{"name": "a", "command": ["x"]},
+        {"name": "b", "command": ["x"], "nice": 5},
+        {"name": "c", "command": ["x"], "cgroup_limits": {"memory_max": "max"}}]}"#,
+    )
+    .expect("valid");
+    assert!(!c.services[0].process.is_boxed());
+    assert!(c.services[1].process.is_boxed());
+    assert_eq!(c.services[1].process.nice, Some(5));
+    assert!(!c.services[2].process.is_boxed());
+    assert!(std::mem::size_of::<ServiceSpec>() < 600);
 }
 
 #[test]
@@ -138,10 +166,10 @@ fn every_field_parses() {
     assert_eq!(c.shutdown_timeout, Duration::from_millis(2500));
     let w = &c.services[2];
     assert!(!w.enabled && !w.inherit_environment && w.critical);
-    assert_eq!(w.group.as_deref(), Some("33"));
+    assert_eq!(w.process.group.as_deref(), Some("33"));
     assert_eq!(w.stop_signal, Signal(libc::SIGINT));
-    assert_eq!(w.limits.memory, Some(512 << 20));
-    assert_eq!(w.limits.cpu, Some(2), "cpu seconds round up");
+    assert_eq!(w.process.limits.memory, Some(512 << 20));
+    assert_eq!(w.process.limits.cpu, Some(2), "cpu seconds round up");
     assert_eq!(w.dependencies[0].condition, Condition::Completed);
     assert_eq!(c.services[1].dependencies[0].condition, Condition::Ready);
     let Some(Liveness {
@@ -152,7 +180,7 @@ fn every_field_parses() {
                 interval,
                 timeout,
             },
-    }) = &w.liveness
+    }) = w.liveness.as_deref()
     else {
         panic!("liveness {:?}", w.liveness)
     };

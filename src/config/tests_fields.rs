@@ -359,7 +359,7 @@ fn cgroup_limits() {
         r#"{"memory_max": "512M", "cpu_max": "50%", "pids_max": 100}"#,
     ))
     .expect("valid");
-    let l = c.services[0].cgroup_limits;
+    let l = c.services[0].process.cgroup_limits;
     assert_eq!(l.memory_max, Some(512 << 20));
     assert_eq!(
         l.cpu_max,
@@ -373,7 +373,7 @@ fn cgroup_limits() {
         r#"{"memory_max": "max", "cpu_max": "max", "pids_max": "max"}"#,
     ))
     .expect("valid");
-    assert!(!c.services[0].cgroup_limits.any());
+    assert!(!c.services[0].process.cgroup_limits.any());
     for (limits, expected) in [
         (
             r#"{"memory_max": 0}"#,
@@ -414,7 +414,7 @@ fn isolate() {
         r#", "isolate": {"network": true, "tmp": true, "ipc": false, "hostname": "box-1"}"#,
     );
     assert_eq!(
-        s.isolate,
+        s.process.isolate,
         Isolate {
             network: true,
             tmp: true,
@@ -422,7 +422,7 @@ fn isolate() {
             hostname: Some("box-1".into())
         }
     );
-    assert!(!service(r#", "isolate": {}"#).isolate.any());
+    assert!(!service(r#", "isolate": {}"#).process.isolate.any());
     assert_one(
         service_problems(r#", "isolate": {"network": 1}"#),
         "services[0] (s).isolate.network: expected true or false",
@@ -442,10 +442,13 @@ fn scheduling() {
     let s = service(
         r#", "nice": -20, "oom_score_adj": 1000, "cpu_affinity": [0, 3, 1023], "io_priority": {"class": "idle"}"#,
     );
-    assert_eq!((s.nice, s.oom_score_adj), (Some(-20), Some(1000)));
-    assert_eq!(s.cpu_affinity, Some(vec![0, 3, 1023]));
     assert_eq!(
-        s.io_priority,
+        (s.process.nice, s.process.oom_score_adj),
+        (Some(-20), Some(1000))
+    );
+    assert_eq!(s.process.cpu_affinity, Some(vec![0, 3, 1023]));
+    assert_eq!(
+        s.process.io_priority,
         Some(IoPriority {
             class: IoClass::Idle,
             level: 4
@@ -454,16 +457,21 @@ fn scheduling() {
     let s = service(
         r#", "nice": 19, "oom_score_adj": -1000, "io_priority": {"class": "realtime", "level": 0}"#,
     );
-    assert_eq!((s.nice, s.oom_score_adj), (Some(19), Some(-1000)));
     assert_eq!(
-        s.io_priority,
+        (s.process.nice, s.process.oom_score_adj),
+        (Some(19), Some(-1000))
+    );
+    assert_eq!(
+        s.process.io_priority,
         Some(IoPriority {
             class: IoClass::Realtime,
             level: 0
         })
     );
     assert_eq!(
-        service(r#", "io_priority": {"level": 7}"#).io_priority,
+        service(r#", "io_priority": {"level": 7}"#)
+            .process
+            .io_priority,
         Some(IoPriority {
             class: IoClass::BestEffort,
             level: 7
@@ -523,7 +531,7 @@ fn scheduling() {
 fn sha256() {
     let hex = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
     let s = service(&format!(r#", "sha256": "{hex}""#));
-    assert_eq!(s.sha256.map(|h| (h[0], h[31])), Some((0xe3, 0x55)));
+    assert_eq!(s.process.sha256.map(|h| (h[0], h[31])), Some((0xe3, 0x55)));
     assert_one(
         service_problems(r#", "sha256": "abc""#),
         "services[0] (s).sha256: expected 64 hexadecimal digits (sha256sum's output): has 3 characters, not 64",

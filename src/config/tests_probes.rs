@@ -15,7 +15,11 @@ fn addr(text: &str) -> SocketAddr {
 
 #[test]
 fn readiness_types() {
-    let r = |fields: &str| service(&format!(r#", "readiness": {fields}"#)).readiness;
+    let r = |fields: &str| {
+        service(&format!(r#", "readiness": {fields}"#))
+            .readiness
+            .map(|r| *r)
+    };
     assert_eq!(
         r(r#"{"type": "notify"}"#),
         Some(Readiness::Notify { watchdog: None })

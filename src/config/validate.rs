@@ -137,7 +137,7 @@ fn check_root(
     graph::check(&mut c, &services);
     if config.cgroup.is_none() {
         for (path, spec) in &services {
-            if spec.cgroup_limits.any() {
+            if spec.process.cgroup_limits.any() {
                 c.error(
                     join(path, "cgroup_limits"),
                     "needs the top-level \"cgroup\" (a cgroup v2 folder, or \"auto\")",
@@ -377,10 +377,10 @@ pub(super) fn check_service(
         spec.dependencies = check_dependencies(c, &f.path("dependencies"), v);
     }
     if let Some(v) = f.get("readiness") {
-        spec.readiness = probes::readiness(c, &f.path("readiness"), v);
+        spec.readiness = probes::readiness(c, &f.path("readiness"), v).map(Box::new);
     }
     if let Some(v) = f.get("liveness") {
-        spec.liveness = probes::liveness(c, &f.path("liveness"), v);
+        spec.liveness = probes::liveness(c, &f.path("liveness"), v).map(Box::new);
     }
     name.map(|_| spec)
 }

@@ -9,10 +9,11 @@
 
 use log::LevelFilter;
 
+use super::sparse::{Defaults, Sparse};
 use super::spec::{
     CgroupLimits, CgroupSetting, Check, CheckKind, Condition, Config, CpuMax, Dependency, IoClass,
-    IoPriority, Isolate, Limits, Liveness, LogFormat, OutputMode, Readiness, RestartPolicy,
-    Rotation, ServiceSpec, ServiceType,
+    IoPriority, Isolate, Limits, Liveness, LogFormat, OutputMode, ProcessSettings, Readiness,
+    RestartPolicy, Rotation, ServiceSpec, ServiceType,
 };
 use super::{ConfigError, Signal};
 use crate::codec::wire::{Reader, Wire, Writer, wire_enum, wire_struct};
@@ -33,44 +34,117 @@ wire_struct!(Config {
     warnings,
 });
 
-wire_struct!(ServiceSpec {
-    name,
-    command,
-    service_type,
-    enabled,
-    working_dir,
-    environment,
-    env_file,
-    inherit_environment,
-    restart_policy,
-    success_exit_codes,
-    max_retries,
-    retry_window,
-    retry_delay,
-    max_retry_delay,
-    dependencies,
-    readiness,
-    liveness,
-    timeout_start,
-    min_uptime,
-    stop_signal,
-    timeout_stop,
-    output,
-    log_file,
-    log_max_size,
-    log_keep,
-    user,
-    group,
-    limits,
-    critical,
-    cgroup_limits,
-    isolate,
-    nice,
-    io_priority,
-    oom_score_adj,
-    cpu_affinity,
-    sha256,
-});
+// By hand, not `wire_struct!`: the process fields live behind
+// `spec.process` (a `Sparse` group) but keep their places in the format.
+impl Wire for ServiceSpec {
+    fn put(&self, w: &mut Writer) {
+        self.name.put(w);
+        self.command.put(w);
+        self.service_type.put(w);
+        self.enabled.put(w);
+        self.working_dir.put(w);
+        self.environment.put(w);
+        self.env_file.put(w);
+        self.inherit_environment.put(w);
+        self.restart_policy.put(w);
+        self.success_exit_codes.put(w);
+        self.max_retries.put(w);
+        self.retry_window.put(w);
+        self.retry_delay.put(w);
+        self.max_retry_delay.put(w);
+        self.dependencies.put(w);
+        self.readiness.put(w);
+        self.liveness.put(w);
+        self.timeout_start.put(w);
+        self.min_uptime.put(w);
+        self.stop_signal.put(w);
+        self.timeout_stop.put(w);
+        self.output.put(w);
+        self.log_file.put(w);
+        self.log_max_size.put(w);
+        self.log_keep.put(w);
+        self.process.user.put(w);
+        self.process.group.put(w);
+        self.process.limits.put(w);
+        self.critical.put(w);
+        self.process.cgroup_limits.put(w);
+        self.process.isolate.put(w);
+        self.process.nice.put(w);
+        self.process.io_priority.put(w);
+        self.process.oom_score_adj.put(w);
+        self.process.cpu_affinity.put(w);
+        self.process.sha256.put(w);
+    }
+
+    fn get(r: &mut Reader<'_>) -> Self {
+        let mut process = ProcessSettings::defaults().clone();
+        let name = Wire::get(r);
+        let command = Wire::get(r);
+        let service_type = Wire::get(r);
+        let enabled = Wire::get(r);
+        let working_dir = Wire::get(r);
+        let environment = Wire::get(r);
+        let env_file = Wire::get(r);
+        let inherit_environment = Wire::get(r);
+        let restart_policy = Wire::get(r);
+        let success_exit_codes = Wire::get(r);
+        let max_retries = Wire::get(r);
+        let retry_window = Wire::get(r);
+        let retry_delay = Wire::get(r);
+        let max_retry_delay = Wire::get(r);
+        let dependencies = Wire::get(r);
+        let readiness = Wire::get(r);
+        let liveness = Wire::get(r);
+        let timeout_start = Wire::get(r);
+        let min_uptime = Wire::get(r);
+        let stop_signal = Wire::get(r);
+        let timeout_stop = Wire::get(r);
+        let output = Wire::get(r);
+        let log_file = Wire::get(r);
+        let log_max_size = Wire::get(r);
+        let log_keep = Wire::get(r);
+        process.user = Wire::get(r);
+        process.group = Wire::get(r);
+        process.limits = Wire::get(r);
+        let critical = Wire::get(r);
+        process.cgroup_limits = Wire::get(r);
+        process.isolate = Wire::get(r);
+        process.nice = Wire::get(r);
+        process.io_priority = Wire::get(r);
+        process.oom_score_adj = Wire::get(r);
+        process.cpu_affinity = Wire::get(r);
+        process.sha256 = Wire::get(r);
+        ServiceSpec {
+            name,
+            command,
+            service_type,
+            enabled,
+            working_dir,
+            environment,
+            env_file,
+            inherit_environment,
+            restart_policy,
+            success_exit_codes,
+            max_retries,
+            retry_window,
+            retry_delay,
+            max_retry_delay,
+            dependencies,
+            readiness,
+            liveness,
+            timeout_start,
+            min_uptime,
+            stop_signal,
+            timeout_stop,
+            output,
+            log_file,
+            log_max_size,
+            log_keep,
+            critical,
+            process: Sparse::new(process),
+        }
+    }
+}
 
 wire_enum!(ServiceType {
     0 => Longrun,
@@ -221,11 +295,11 @@ mod tests {
                 condition: Condition::Completed,
             },
         ];
-        s.readiness = Some(readiness);
-        s.liveness = Some(Liveness {
+        s.readiness = Some(Box::new(readiness));
+        s.liveness = Some(Box::new(Liveness {
             check: Check::new(kind, Duration::from_secs(10)),
             failures: 5,
-        });
+        }));
         s.timeout_start = Duration::from_secs(90);
         s.min_uptime = Duration::from_millis(250);
         s.stop_signal = Signal(2);
@@ -234,9 +308,9 @@ mod tests {
         s.log_file = Some("/var/log/x.log".into());
         s.log_max_size = Some(1 << 20);
         s.log_keep = Some(0);
-        s.user = Some("nobody".into());
-        s.group = Some("65534".into());
-        s.limits = Limits {
+        s.process.user = Some("nobody".into());
+        s.process.group = Some("65534".into());
+        s.process.limits = Limits {
             nofile: Some(1024),
             nproc: Some(64),
             core: Some(0),
@@ -245,7 +319,7 @@ mod tests {
             fsize: Some(1 << 30),
         };
         s.critical = true;
-        s.cgroup_limits = CgroupLimits {
+        s.process.cgroup_limits = CgroupLimits {
             memory_max: Some(512 << 20),
             cpu_max: Some(CpuMax {
                 quota_us: 50_000,
@@ -253,20 +327,20 @@ mod tests {
             }),
             pids_max: Some(100),
         };
-        s.isolate = Isolate {
+        s.process.isolate = Isolate {
             network: true,
             tmp: true,
             ipc: true,
             hostname: Some("box".into()),
         };
-        s.nice = Some(-20);
-        s.io_priority = Some(IoPriority {
+        s.process.nice = Some(-20);
+        s.process.io_priority = Some(IoPriority {
             class: IoClass::Realtime,
             level: 7,
         });
-        s.oom_score_adj = Some(-1000);
-        s.cpu_affinity = Some(vec![0, 3, 1023]);
-        s.sha256 = Some([0xab; 32]);
+        s.process.oom_score_adj = Some(-1000);
+        s.process.cpu_affinity = Some(vec![0, 3, 1023]);
+        s.process.sha256 = Some([0xab; 32]);
         s
     }
 

@@ -65,7 +65,7 @@ impl Behaviour {
     /// The behaviour of `spec`.
     pub fn of(spec: &ServiceSpec) -> Behaviour {
         let oneshot = spec.service_type == ServiceType::Oneshot;
-        let readiness = match &spec.readiness {
+        let readiness = match spec.readiness.as_deref() {
             // A oneshot's readiness is its successful exit.
             _ if oneshot => Readiness::None,
             None => Readiness::None,
@@ -81,7 +81,7 @@ impl Behaviour {
             interval: l.check.interval,
             failures: l.failures.max(1),
         });
-        let watchdog = match &spec.readiness {
+        let watchdog = match spec.readiness.as_deref() {
             Some(config::Readiness::Notify { watchdog }) if !oneshot => *watchdog,
             _ => None,
         };

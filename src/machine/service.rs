@@ -290,9 +290,11 @@ pub struct Service {
     pub restarts: u64,
     pub budget: RetryBudget,
     pub last_exit: Option<ExitStatus>,
-    /// The last failure; cleared once it is `running` again.
-    pub last_error: Option<Failure>,
-    pub last_probe: Option<ProbeReport>,
+    /// The last failure; cleared once it is `running` again. Boxed, as
+    /// `last_probe`: most services have none, and a service's fields are
+    /// paid once per service (10,000 services: 10,000 times).
+    pub last_error: Option<Box<Failure>>,
+    pub last_probe: Option<Box<ProbeReport>>,
     /// The last notify `STATUS=` of the current (or last) run.
     pub status_text: Option<String>,
     /// The newest run, once one was spawned.

@@ -144,7 +144,7 @@ impl Service {
             });
         }
         if let Some(f) = &failure {
-            self.last_error = Some(f.clone());
+            self.last_error = Some(Box::new(f.clone()));
         }
         let kill_at = Some(cx.now.saturating_add(self.behaviour.timeout_stop));
         let next = State::Stopping {
@@ -245,7 +245,7 @@ impl Service {
     pub(super) fn after_failure(&mut self, cx: &mut Cx<'_>, failure: Failure) {
         if !self.goal.is_up() || cx.shutting_down {
             let why = Why::Failed(failure.clone());
-            self.last_error = Some(failure);
+            self.last_error = Some(Box::new(failure));
             self.set(cx, State::Stopped { completed: false }, Some(why));
             cx.forget = self.goal == Goal::Remove;
             return;
@@ -274,7 +274,7 @@ impl Service {
             );
         }
         if matches!(ended, Why::Failed(_)) {
-            self.last_error = Some(failure);
+            self.last_error = Some(Box::new(failure));
         }
         let delay = policy::backoff(&self.behaviour, used, cx.rng);
         self.budget.record(cx.now);
@@ -292,7 +292,7 @@ impl Service {
 
     /// Enter `failed`; a critical service takes tend down with it.
     pub(super) fn fail(&mut self, cx: &mut Cx<'_>, failure: Failure) {
-        self.last_error = Some(failure.clone());
+        self.last_error = Some(Box::new(failure.clone()));
         self.set(cx, State::Failed, Some(Why::Failed(failure)));
         if self.behaviour.critical && !cx.shutting_down {
             cx.shutdown = Some(policy::failure_code(self.last_exit));
@@ -331,13 +331,13 @@ impl Service {
         check: Checking,
     ) -> u32 {
         let failures = if ok { 0 } else { check.failures + 1 };
-        self.last_probe = Some(ProbeReport {
+        self.last_probe = Some(Box::new(ProbeReport {
             role,
             ok,
             at: cx.now,
             message,
             failures_in_row: failures,
-        });
+        }));
         failures
     }
 

@@ -27,9 +27,9 @@ pub(super) fn named(v: &[(String, Signal)]) -> Vec<(&str, Signal)> {
 
 pub(super) fn log_ready(name: &str) -> crate::config::ServiceSpec {
     let mut s = spec(name);
-    s.readiness = Some(Readiness::Log {
+    s.readiness = Some(Box::new(Readiness::Log {
         pattern: "up".into(),
-    });
+    }));
     s
 }
 
@@ -138,7 +138,10 @@ fn spawn_failure_fails_only_that_service() {
     assert_eq!(h.state("bad"), StateName::Failed);
     assert_eq!(h.state("good"), StateName::Running);
     let error = "No such file or directory (os error 2)".to_string();
-    assert_eq!(h.service("bad").last_error, Some(Failure::Spawn(error)));
+    assert_eq!(
+        h.service("bad").last_error.as_deref(),
+        Some(&Failure::Spawn(error))
+    );
     // Nothing is scheduled for it: a spawn failure is not retried.
     assert_eq!(h.sup.poll_deadline(), None);
 }
@@ -198,7 +201,10 @@ fn never_fails_on_failure_and_stops_on_success() {
         status: ExitStatus::Signal(9),
         after: Duration::ZERO,
     };
-    assert_eq!(h.service("a").last_error, Some(Failure::Exit(exit)));
+    assert_eq!(
+        h.service("a").last_error.as_deref(),
+        Some(&Failure::Exit(exit))
+    );
 }
 
 #[test]
@@ -314,7 +320,7 @@ fn max_retries_in_window_then_failed() {
     assert_eq!(h.state("a"), StateName::Failed);
     assert_eq!(h.service("a").restarts, 3);
     assert!(matches!(
-        h.service("a").last_error,
+        h.service("a").last_error.as_deref(),
         Some(Failure::GaveUp { restarts: 3, .. })
     ));
     assert_eq!(h.sup.poll_deadline(), None);

@@ -64,7 +64,7 @@ fn readiness_timeout_counts_as_a_failed_start() {
     assert_eq!(named(&h.take_signals()), [("a", TERM), ("a", CONT)]);
     h.exit("a", ExitStatus::Signal(15));
     assert_eq!(h.state("a"), StateName::Restarting);
-    let Some(Failure::Stopped { cause, .. }) = h.service("a").last_error.clone() else {
+    let Some(Failure::Stopped { cause, .. }) = h.service("a").last_error.as_deref().cloned() else {
         panic!("{:?}", h.service("a").last_error);
     };
     assert_eq!(*cause, Failure::NotReady(Duration::from_secs(3)));
@@ -87,7 +87,7 @@ fn readiness_timeouts_spend_the_retry_budget_then_fail() {
     }
     assert_eq!(h.state("a"), StateName::Failed);
     assert!(matches!(
-        h.service("a").last_error,
+        h.service("a").last_error.as_deref(),
         Some(Failure::GaveUp { restarts: 2, .. })
     ));
 }
@@ -100,7 +100,7 @@ fn an_exit_before_ready_is_a_failed_start_even_with_code_0() {
     h.exit("a", code(0));
     assert_eq!(h.state("a"), StateName::Restarting);
     assert!(matches!(
-        h.service("a").last_error,
+        h.service("a").last_error.as_deref(),
         Some(Failure::EarlyExit(_))
     ));
 }
@@ -266,7 +266,7 @@ fn notify_ready_status_and_watchdog() {
     h.at(5_000);
     assert_eq!(h.state("a"), StateName::Stopping);
     assert!(matches!(
-        h.service("a").last_error,
+        h.service("a").last_error.as_deref(),
         Some(Failure::Watchdog(_))
     ));
 }

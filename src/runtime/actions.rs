@@ -201,7 +201,7 @@ impl Runtime {
     /// Whether `run` of a service with a `sha256` may spawn now: its file
     /// verified (known or not), failed, or being hashed. Without `sha256`: go.
     fn gate(&mut self, service: ServiceId, run: RunId, spec: &std::sync::Arc<ServiceSpec>) -> Gate {
-        let Some(expected) = spec.sha256 else {
+        let Some(expected) = spec.process.sha256 else {
             return Gate::Go(None);
         };
         let file = match self.launch.file(spec) {
@@ -404,7 +404,7 @@ impl Runtime {
             return Vec::new();
         };
         let probe = match role {
-            Role::Readiness => spec.readiness.clone(),
+            Role::Readiness => spec.readiness.as_deref().cloned(),
             Role::Liveness => spec
                 .liveness
                 .as_ref()

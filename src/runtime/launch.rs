@@ -9,10 +9,15 @@
 //! namespaces (`isolate`) and scheduling settings (`nice`, `io_priority`,
 //! `oom_score_adj`, `cpu_affinity` as a CPU mask), and the file a `sha256`
 //! is checked on (the program found, relative to `working_dir`).
-//! [`LaunchPlans`] keeps one plan per service: resolved at load, again at a
-//! reload only for services whose definition changed, and after a failed spawn
-//! (the world may have changed: a program installed, a user added). A crash
-//! looping service therefore makes no lookup and no `access` per restart.
+//! [`LaunchPlans`] keeps the plan of a service whose resolving reads files:
+//! one with `user` or `group` (NSS lookups in `/etc/passwd` and `/etc/group`)
+//! or `env_file` (read at load and reload only, SPEC §2). Those are resolved at
+//! load, again at a reload only if their definition changed (or has env
+//! files), and after a failed spawn (the world may have changed: a program
+//! installed, a user added); a crash looping one makes no lookup per restart.
+//! Every other plan is resolved at each spawn and dropped after it: resolving
+//! it is a `PATH` search and the environment, no file read, and a plan kept
+//! for each of 10,000 services cost ~300 bytes each (issue 13).
 //!
 //! Must not: make system calls itself (they are in [`crate::sys`]), or decide
 //! when a service starts.
@@ -56,9 +61,6 @@ pub struct LaunchPlan {
     exec: ExecPlan,
     output: OutputMode,
     readiness_fd: Option<i32>,
-    /// The program's file as tend opens it: `argv[0]`, joined to
-    /// `working_dir` when relative (the child resolves it after its chdir).
-    file: PathBuf,
 }
 
 impl LaunchPlan {
@@ -71,9 +73,10 @@ impl LaunchPlan {
         env: &Environment,
         notify_dir: Option<&Path>,
     ) -> Result<LaunchPlan, SpawnError> {
-        let credentials = resolve_credentials(spec.user.as_deref(), spec.group.as_deref())
-            .map_err(fail(Stage::UserGroup))?;
-        let notify = match (&spec.readiness, notify_dir) {
+        let credentials =
+            resolve_credentials(spec.process.user.as_deref(), spec.process.group.as_deref())
+                .map_err(fail(Stage::UserGroup))?;
+        let notify = match (spec.readiness.as_deref(), notify_dir) {
             (Some(Readiness::Notify { .. }), Some(dir)) => {
                 Some(super::notify::socket_path(dir, &spec.name))
             }
@@ -90,10 +93,6 @@ impl LaunchPlan {
             notify.as_deref(),
         );
         let program = find_program(spec, &environment).map_err(fail(Stage::Exec))?;
-        let file = match &spec.working_dir {
-            Some(dir) if program.is_relative() => dir.join(&program),
-            _ => program.clone(),
-        };
         let argv = std::iter::once(program.into_os_string())
             .chain(spec.command.iter().skip(1).map(OsString::from))
             .map(|arg| cstring(&arg))
@@ -112,19 +111,24 @@ impl LaunchPlan {
             Some(dir) => Some(cstring(dir.as_os_str()).map_err(fail(Stage::Prepare))?),
             None => None,
         };
-        let mut exec = ExecPlan::new(argv, envp, dir, &rlimits(&spec.limits), &credentials)
-            .map_err(fail(Stage::Prepare))?;
+        let mut exec = ExecPlan::new(
+            argv,
+            envp,
+            dir,
+            &rlimits(&spec.process.limits),
+            &credentials,
+        )
+        .map_err(fail(Stage::Prepare))?;
         exec.set_namespaces(&namespaces(spec));
         exec.set_priorities(&priorities(spec));
-        let readiness_fd = match spec.readiness {
-            Some(Readiness::Fd { fd }) => Some(fd),
+        let readiness_fd = match spec.readiness.as_deref() {
+            Some(Readiness::Fd { fd }) => Some(*fd),
             _ => None,
         };
         Ok(LaunchPlan {
             exec,
             output: spec.output,
             readiness_fd,
-            file,
         })
     }
 
@@ -143,15 +147,22 @@ impl LaunchPlan {
         self.readiness_fd
     }
 
-    /// The program's file, as tend opens it to check its `sha256`.
-    pub fn file(&self) -> &Path {
-        &self.file
+    /// The program's file, as tend opens it to check its `sha256`: `argv[0]`,
+    /// joined to `working_dir` (of `spec`, the definition the plan was resolved
+    /// from) when relative, as the child resolves it after its chdir. Made
+    /// when asked, not kept: a plan is kept per service.
+    pub fn file(&self, spec: &ServiceSpec) -> PathBuf {
+        let program = Path::new(OsStr::from_bytes(self.exec.program().to_bytes()));
+        match &spec.working_dir {
+            Some(dir) if program.is_relative() => dir.join(program),
+            _ => program.to_path_buf(),
+        }
     }
 }
 
 /// `isolate` as the system layer takes it.
 fn namespaces(spec: &ServiceSpec) -> Namespaces {
-    let isolate = &spec.isolate;
+    let isolate = &spec.process.isolate;
     Namespaces {
         network: isolate.network,
         tmp: isolate.tmp,
@@ -163,7 +174,7 @@ fn namespaces(spec: &ServiceSpec) -> Namespaces {
 /// `nice`, `io_priority`, `oom_score_adj` and `cpu_affinity` as the system
 /// layer takes them.
 fn priorities(spec: &ServiceSpec) -> Priorities {
-    let io_priority = spec.io_priority.map(|p| {
+    let io_priority = spec.process.io_priority.map(|p| {
         let class = match p.class {
             IoClass::Realtime => sys_spawn::IoClass::Realtime,
             IoClass::BestEffort => sys_spawn::IoClass::BestEffort,
@@ -172,10 +183,10 @@ fn priorities(spec: &ServiceSpec) -> Priorities {
         (class, p.level)
     });
     Priorities {
-        nice: spec.nice,
+        nice: spec.process.nice,
         io_priority,
-        oom_score_adj: spec.oom_score_adj,
-        cpu_affinity: spec.cpu_affinity.clone(),
+        oom_score_adj: spec.process.oom_score_adj,
+        cpu_affinity: spec.process.cpu_affinity.clone(),
     }
 }
 
@@ -231,7 +242,7 @@ fn environment(
         env.insert("NOTIFY_SOCKET".into(), socket.as_os_str().to_owned());
         if let Some(Readiness::Notify {
             watchdog: Some(watchdog),
-        }) = spec.readiness
+        }) = spec.readiness.as_deref()
         {
             env.insert(
                 "WATCHDOG_USEC".into(),
@@ -315,15 +326,17 @@ fn rlimits(limits: &Limits) -> Vec<Rlimit> {
     .collect()
 }
 
-/// One launch plan per service, by name, with the definition it was resolved
-/// from (a plan is used only for that exact definition).
+/// The launch plans tend keeps (see the module doc, [`kept`]) and those of
+/// spawns under way, by name, with the definition each was resolved from (a
+/// plan is used only for that exact definition).
 pub struct LaunchPlans {
     env: Environment,
     /// The folder of the notify sockets, fixed for tend's lifetime.
     notify_dir: Option<PathBuf>,
     /// By name: the definition a plan was resolved from (the catalog's own
-    /// copy, shared, not another one) and the plan.
-    plans: HashMap<String, (Arc<ServiceSpec>, LaunchPlan)>,
+    /// copy, shared, not another one) and the plan. Boxed: a table slot
+    /// holds a pointer, not a plan (the table has room for more than it holds).
+    plans: HashMap<Box<str>, Box<(Arc<ServiceSpec>, LaunchPlan)>>,
     /// The environments of the plans, by a hash of their strings, each kept
     /// once however many plans use it.
     envs: HashMap<u64, Vec<SharedEnv>>,
@@ -332,9 +345,9 @@ pub struct LaunchPlans {
 }
 
 impl LaunchPlans {
-    /// Resolve every service of a config (where the runtime is created). A
-    /// service that cannot be resolved gets no plan; its spawn resolves again
-    /// and fails with the reason. `notify_dir`: where the notify sockets are.
+    /// Resolve the [`kept`] plans of a config's services (where the runtime
+    /// is created). A service that cannot be resolved gets no plan; its spawn
+    /// resolves again and fails with the reason. `notify_dir`: where the notify sockets are.
     pub fn new<'a>(
         services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>,
         notify_dir: Option<&Path>,
@@ -350,22 +363,25 @@ impl LaunchPlans {
         plans
     }
 
-    /// After a reload: keep the plans of unchanged services, resolve new and
-    /// changed ones (and those with `env_file`s, read again), drop the rest.
+    /// After a reload: of the services whose plan is [`kept`], keep the plans
+    /// of unchanged ones, resolve new and changed ones (and those with
+    /// `env_file`s, read again); drop every other plan.
     pub fn update<'a>(&mut self, services: impl IntoIterator<Item = &'a Arc<ServiceSpec>>) {
-        let services = services.into_iter();
-        let mut kept = HashMap::with_capacity(services.size_hint().0);
-        for spec in services {
-            match self.plans.remove(&spec.name) {
+        let mut kept = HashMap::new();
+        for spec in services.into_iter().filter(|spec| self::kept(spec)) {
+            match self.plans.remove_entry(spec.name.as_str()) {
                 // env files are read again at every reload (SPEC §2).
-                Some((known, plan)) if same(&known, spec) && spec.env_file.is_empty() => {
-                    kept.insert(spec.name.clone(), (known, plan));
+                Some((name, known)) if same(&known.0, spec) && spec.env_file.is_empty() => {
+                    kept.insert(name, known);
                 }
                 _ => {
                     let dir = self.notify_dir.as_deref();
                     if let Ok(plan) = LaunchPlan::resolve(spec, &self.env, dir) {
                         let plan = self.shared(plan);
-                        kept.insert(spec.name.clone(), (Arc::clone(spec), plan));
+                        kept.insert(
+                            spec.name.as_str().into(),
+                            Box::new((Arc::clone(spec), plan)),
+                        );
                     }
                 }
             }
@@ -401,22 +417,24 @@ impl LaunchPlans {
     fn prepare(&mut self, spec: &Arc<ServiceSpec>) -> Result<(), SpawnError> {
         let known = self
             .plans
-            .get(&spec.name)
-            .is_some_and(|(known, _)| same(known, spec));
+            .get(spec.name.as_str())
+            .is_some_and(|known| same(&known.0, spec));
         if !known {
             match LaunchPlan::resolve(spec, &self.env, self.notify_dir.as_deref()) {
                 Ok(plan) => {
                     let plan = self.shared(plan);
-                    self.plans
-                        .insert(spec.name.clone(), (Arc::clone(spec), plan));
+                    self.plans.insert(
+                        spec.name.as_str().into(),
+                        Box::new((Arc::clone(spec), plan)),
+                    );
                 }
                 Err(e) => {
-                    self.plans.remove(&spec.name);
+                    self.plans.remove(spec.name.as_str());
                     return Err(e);
                 }
             }
         }
-        if let Some((_, plan)) = self.plans.get_mut(&spec.name) {
+        if let Some((_, plan)) = self.plans.get_mut(spec.name.as_str()).map(|p| &mut **p) {
             let cgroup = self.cgroups.get(&spec.name);
             if plan.exec.cgroup() != cgroup.map(CString::as_c_str) {
                 plan.exec.set_cgroup(cgroup.cloned());
@@ -429,8 +447,8 @@ impl LaunchPlans {
     /// there is none for this definition), for its `sha256` check.
     pub fn file(&mut self, spec: &Arc<ServiceSpec>) -> Result<PathBuf, SpawnError> {
         self.prepare(spec)?;
-        match self.plans.get(&spec.name) {
-            Some((_, plan)) => Ok(plan.file.clone()),
+        match self.plans.get(spec.name.as_str()) {
+            Some(known) => Ok(known.1.file(spec)),
             None => Err(SpawnError::new(
                 Stage::Prepare,
                 io::Error::other("no launch plan"),
@@ -469,8 +487,8 @@ impl LaunchPlans {
                 Some(e) => Err(e),
                 None => self
                     .plans
-                    .get(&spec.name)
-                    .map(|(_, plan)| plan)
+                    .get(spec.name.as_str())
+                    .map(|known| &known.1)
                     .ok_or_else(|| {
                         SpawnError::new(Stage::Prepare, io::Error::other("no launch plan"))
                     }),
@@ -495,12 +513,19 @@ impl LaunchPlans {
             })
             .collect();
         for (spec, result) in specs.iter().zip(&results) {
-            if result.is_err() {
-                self.plans.remove(&spec.name);
+            if result.is_err() || !kept(spec) {
+                self.plans.remove(spec.name.as_str());
             }
         }
         results
     }
+}
+
+/// Whether `spec`'s plan is kept between spawns: resolving it reads files
+/// (NSS lookups for `user` and `group`, its `env_file`s). Others are resolved
+/// at each spawn (see the module doc).
+pub fn kept(spec: &ServiceSpec) -> bool {
+    spec.process.user.is_some() || spec.process.group.is_some() || !spec.env_file.is_empty()
 }
 
 /// The same definition: the same shared copy (the catalog keeps one per

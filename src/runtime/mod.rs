@@ -299,6 +299,9 @@ impl Runtime {
         // The definitions live in the catalog from here on: no second copy.
         let mut config = config;
         config.services = Vec::new();
+        // Only load messages name places (`services[3] (web)`): a String per
+        // service is not kept for the process's life.
+        config.places = Vec::new();
         Ok(Runtime {
             poll,
             tokens,
@@ -668,6 +671,7 @@ impl Runtime {
         self.log.configure(&config);
         let mut config = config;
         config.services = Vec::new(); // in the catalog
+        config.places = Vec::new(); // as in `Runtime::new`
         let settings = settings(&config);
         self.config = config;
         // New services' sockets exist before the core may spawn them.

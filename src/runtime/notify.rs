@@ -481,7 +481,7 @@ impl Runtime {
         let wanted: Vec<Arc<str>> = self
             .catalog
             .specs()
-            .filter(|s| matches!(s.readiness, Some(Readiness::Notify { .. })))
+            .filter(|s| matches!(s.readiness.as_deref(), Some(Readiness::Notify { .. })))
             .map(|s| Arc::from(s.name.as_str()))
             .collect();
         for name in &wanted {

@@ -201,7 +201,7 @@ impl Cgroups {
                 pause: BUSY_FIRST_PAUSE * 2,
                 limits: services
                     .iter()
-                    .map(|s| (s.name.clone(), s.cgroup_limits))
+                    .map(|s| (s.name.clone(), s.process.cgroup_limits))
                     .collect(),
             });
         }
@@ -346,7 +346,7 @@ impl Cgroups {
             };
             self.groups.insert(spec.name.clone(), group);
         }
-        self.write_limits(&spec.name, &spec.cgroup_limits);
+        self.write_limits(&spec.name, &spec.process.cgroup_limits);
         Ok(())
     }
 
@@ -392,7 +392,7 @@ impl Cgroups {
                     group.dir.display()
                 );
                 group.limits = None;
-                self.write_limits(&spec.name, &spec.cgroup_limits);
+                self.write_limits(&spec.name, &spec.process.cgroup_limits);
             }
             Err(e) => warn!(
                 "{}: cannot make its cgroup {} again: {e}",

@@ -181,7 +181,11 @@ pub fn enabled(dir: &Path) -> Vec<Controller> {
 
 /// The services that set each controller's limit, by controller.
 pub fn needed(services: &[ServiceSpec]) -> BTreeMap<Controller, Vec<&str>> {
-    needed_by(services.iter().map(|s| (s.name.as_str(), &s.cgroup_limits)))
+    needed_by(
+        services
+            .iter()
+            .map(|s| (s.name.as_str(), &s.process.cgroup_limits)),
+    )
 }
 
 /// [`needed`] from (service name, its limits) pairs.
@@ -264,10 +268,10 @@ mod tests {
     #[test]
     fn needed_controllers_name_their_services() {
         let mut a = ServiceSpec::new("a", vec!["x".into()]);
-        a.cgroup_limits.pids_max = Some(5);
+        a.process.cgroup_limits.pids_max = Some(5);
         let mut b = ServiceSpec::new("b", vec!["x".into()]);
-        b.cgroup_limits.pids_max = Some(7);
-        b.cgroup_limits.memory_max = Some(1 << 20);
+        b.process.cgroup_limits.pids_max = Some(7);
+        b.process.cgroup_limits.memory_max = Some(1 << 20);
         let c = ServiceSpec::new("c", vec!["x".into()]);
         let services = [a, b, c];
         let got = needed(&services);

@@ -237,7 +237,7 @@ fn a_spawned_child_joins_its_cgroup_before_exec() {
 
 fn service(name: &str, pids_max: Option<u64>) -> ServiceSpec {
     let mut spec = ServiceSpec::new(name, vec!["/bin/true".into()]);
-    spec.cgroup_limits.pids_max = pids_max;
+    spec.process.cgroup_limits.pids_max = pids_max;
     spec
 }
 
@@ -362,7 +362,7 @@ fn busy_controllers_are_tried_again_at_their_deadline() {
     cgroups.busy = Some(BusyRetry {
         at,
         pause: BUSY_FIRST_PAUSE * 2,
-        limits: vec![("a".to_string(), services[0].cgroup_limits)],
+        limits: vec![("a".to_string(), services[0].process.cgroup_limits)],
     });
     assert_eq!(cgroups.poll_deadline(), Some(at));
     assert!(

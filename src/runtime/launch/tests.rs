@@ -211,7 +211,7 @@ fn a_plan_holds_argv_environment_and_limits() {
         ]
     );
     assert_eq!(
-        rlimits(&s.limits),
+        rlimits(&s.process.limits),
         [Rlimit {
             resource: Resource::Nofile,
             value: 64
@@ -258,9 +258,10 @@ fn env_files_are_read_when_resolving_and_environment_overrides_them() {
 fn plans_are_kept_for_unchanged_definitions_only() {
     let config = |extra: &str| {
         let text = format!(
-            r#"{{"services": [{{"name": "a", "command": ["sh"]}},
-                {{"name": "b", "command": ["sh"]{extra}}},
-                {{"name": "c", "command": ["/no/such/tend"]}}]}}"#
+            r#"{{"services": [{{"name": "a", "command": ["sh"], "group": "0"}},
+                {{"name": "b", "command": ["sh"], "group": "0"{extra}}},
+                {{"name": "c", "command": ["/no/such/tend"], "group": "0"}},
+                {{"name": "d", "command": ["sh"]}}]}}"#
         );
         let services = config::parse(&text, None).expect("valid").services;
         services.into_iter().map(Arc::new).collect::<Vec<_>>()
@@ -271,7 +272,7 @@ fn plans_are_kept_for_unchanged_definitions_only() {
         plans
             .plans
             .get(name)
-            .map(|(_, plan)| plan.exec().program().as_ptr())
+            .map(|known| known.1.exec().program().as_ptr())
     };
     let (a, b) = (address(&plans, "a"), address(&plans, "b"));
     assert!(a.is_some() && b.is_some());
@@ -280,11 +281,16 @@ fn plans_are_kept_for_unchanged_definitions_only() {
         None,
         "an unresolvable one has no plan"
     );
+    assert_eq!(
+        address(&plans, "d"),
+        None,
+        "one resolved without reading files is resolved at its spawns"
+    );
     let second = config(r#", "environment": {"NEW": "1"}"#);
     plans.update(&second);
     assert_eq!(address(&plans, "a"), a, "unchanged: the same plan");
     assert!(address(&plans, "b").is_some());
-    let resolved_b = plans.plans.get("b").map(|(known, _)| known.clone());
+    let resolved_b = plans.plans.get("b").map(|known| known.0.clone());
     assert_eq!(resolved_b.as_ref(), second.get(1), "changed: resolved anew");
     assert!(
         Arc::ptr_eq(&plans.plans["a"].0, &first[0]),
@@ -298,9 +304,9 @@ fn plans_are_kept_for_unchanged_definitions_only() {
 
 #[test]
 fn equal_environments_are_kept_once() {
-    let text = r#"{"services": [{"name": "a", "command": ["sh"]},
-        {"name": "b", "command": ["sh"]},
-        {"name": "c", "command": ["sh"], "environment": {"ONLY_C": "1"}}]}"#;
+    let text = r#"{"services": [{"name": "a", "command": ["sh"], "group": "0"},
+        {"name": "b", "command": ["sh"], "group": "0"},
+        {"name": "c", "command": ["sh"], "group": "0", "environment": {"ONLY_C": "1"}}]}"#;
     let services: Vec<Arc<ServiceSpec>> = config::parse(text, None)
         .expect("valid")
         .services
@@ -351,11 +357,23 @@ fn spawning_resolves_what_is_missing_and_reports_failures_in_place() {
         Some("No such file or directory (os error 2)")
     );
     assert!(error(2).is_some_and(|e| e.starts_with("working_dir: ")));
-    assert!(plans.plans.contains_key("ok"));
+    assert!(
+        !plans.plans.contains_key("ok"),
+        "a plan resolved without reading files is not kept"
+    );
     assert!(
         !plans.plans.contains_key("nodir"),
         "a failed spawn drops the plan"
     );
+}
+
+#[test]
+fn plans_are_kept_when_resolving_reads_files() {
+    assert!(!kept(&spec("")));
+    assert!(!kept(&spec(r#", "environment": {"A": "1"}, "nice": 3"#)));
+    assert!(kept(&spec(r#", "user": "nobody""#)));
+    assert!(kept(&spec(r#", "group": "0""#)));
+    assert!(kept(&spec(r#", "env_file": "/etc/tend.env""#)));
 }
 
 #[test]
@@ -459,14 +477,12 @@ fn the_file_checked_is_the_program_relative_to_working_dir() {
         dir.0.display()
     ));
     let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
-    assert_eq!(plan.file(), dir.0.join("./bin/app"));
+    assert_eq!(plan.file(&s), dir.0.join("./bin/app"));
     assert_eq!(plan.exec().program().to_str(), Ok("./bin/app"));
     let s = spec(r#", "command": ["sh"]"#);
     let plan = LaunchPlan::resolve(&s, &tend_env(TEND), None).expect("resolved");
-    assert!(plan.file().is_absolute(), "{}", plan.file().display());
+    assert!(plan.file(&s).is_absolute(), "{}", plan.file(&s).display());
+    let file = plan.file(&s);
     let mut plans = LaunchPlans::new(&[], None);
-    assert_eq!(
-        plans.file(&Arc::new(s)).ok(),
-        Some(plan.file().to_path_buf())
-    );
+    assert_eq!(plans.file(&Arc::new(s)).ok(), Some(file));
 }

@@ -125,7 +125,8 @@ fn probe_spec(spec: &ServiceSpec, command: &[String]) -> ServiceSpec {
     probe.liveness = None;
     // A check runs in tend's namespaces: new ones of its own would only hide
     // the service from it.
-    probe.isolate = crate::config::Isolate::default();
+    probe.process.isolate = crate::config::Isolate::default();
+    probe.process.compact();
     probe
 }
 

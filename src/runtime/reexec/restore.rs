@@ -322,6 +322,7 @@ fn build(
     // The definitions live in the catalog from here on, as in `Runtime::new`.
     let mut config = config;
     config.services = Vec::new();
+    config.places = Vec::new();
     let sup = attempt!(Supervisor::restore(core, &|name, revision| {
         catalog.behaviour(name, revision)
     }));

@@ -146,7 +146,7 @@ impl<'c> Flight<'c> {
         // run beside tend (it sets `oom_score_adj`, which the kernel would
         // copy to every process sharing its memory) is waited for at once.
         let cloned = unsafe {
-            if job.plan.setup.needs_vfork() {
+            if job.plan.setup().needs_vfork() {
                 child::clone_waiting(top, &plan)
             } else {
                 child::clone_running(top, &plan)

@@ -346,7 +346,7 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
             let _ = raw(libc::SYS_close, [fd, 0, 0, 0]);
             step(Stage::Cgroup, written);
         }
-        if let Err((stage, errno)) = exec.setup.isolate() {
+        if let Err((stage, errno)) = exec.setup().isolate() {
             report_failure(report, stage, errno);
         }
         if let Some(dir) = &exec.dir {
@@ -372,7 +372,7 @@ unsafe fn child(plan: &ChildPlan<'_>) -> ! {
                 raw(libc::SYS_prlimit64, [0, *resource as usize, limit, 0]),
             );
         }
-        if let Err((stage, errno)) = exec.setup.prioritize() {
+        if let Err((stage, errno)) = exec.setup().prioritize() {
             report_failure(report, stage, errno);
         }
         if let Some(groups) = &exec.groups {

@@ -186,15 +186,20 @@ impl Stage {
 
 /// C strings and the NULL-terminated pointer array `execve` takes. The pointers
 /// point into the strings' own heap buffers, which stay put when this moves.
+/// Boxed slices, not `Vec`s: a plan is kept per service and never grows.
 struct CStringArray {
-    owned: Vec<CString>,
-    ptrs: Vec<*const libc::c_char>,
+    owned: Box<[CString]>,
+    ptrs: Box<[*const libc::c_char]>,
 }
 
 impl CStringArray {
     fn new(owned: Vec<CString>) -> CStringArray {
-        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
+        let owned = owned.into_boxed_slice();
+        let ptrs = owned
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
         CStringArray { owned, ptrs }
     }
 }
@@ -235,18 +240,19 @@ pub struct ExecPlan {
     envp: SharedEnv,
     /// `None`: stay in tend's working directory.
     dir: Option<CString>,
-    rlimits: Vec<(RawResource, libc::rlimit)>,
+    rlimits: Box<[(RawResource, libc::rlimit)]>,
     /// The service sets `RLIMIT_NOFILE` itself.
     sets_nofile: bool,
     uid: Option<libc::uid_t>,
     gid: Option<libc::gid_t>,
-    groups: Option<Vec<libc::gid_t>>,
+    groups: Option<Box<[libc::gid_t]>>,
     /// The `cgroup.procs` file of the service's cgroup: the child writes `0`
     /// (itself) there before it changes credentials or execs, so nothing it
     /// runs ever starts outside the cgroup.
     cgroup_procs: Option<CString>,
-    /// Namespaces and scheduling settings, prepared for the child.
-    setup: setup::Prepared,
+    /// Namespaces and scheduling settings, prepared for the child; `None`
+    /// (most services: none of them set) costs a plan no room for them.
+    setup: Option<Box<setup::Prepared>>,
 }
 
 impl ExecPlan {
@@ -269,27 +275,41 @@ impl ExecPlan {
             sets_nofile: limits.iter().any(|l| l.resource == Resource::Nofile),
             uid: credentials.uid,
             gid: credentials.gid,
-            groups: credentials.groups.clone(),
+            groups: credentials.groups.clone().map(Vec::into_boxed_slice),
             cgroup_procs: None,
-            setup: setup::Prepared::default(),
+            setup: None,
         })
     }
 
     /// Give the child these new namespaces (`isolate`), made after it joined
     /// its cgroup and before it changes credentials.
     pub fn set_namespaces(&mut self, namespaces: &Namespaces) {
-        self.setup.set_namespaces(namespaces);
+        self.change_setup(|setup| setup.set_namespaces(namespaces));
     }
 
     /// Give the child these scheduling settings, applied before it changes
     /// credentials (lowering any of them needs privileges).
     pub fn set_priorities(&mut self, priorities: &Priorities) {
-        self.setup.set_priorities(priorities);
+        self.change_setup(|setup| setup.set_priorities(priorities));
+    }
+
+    /// Change the prepared settings, keeping them boxed only if any is set.
+    fn change_setup(&mut self, change: impl FnOnce(&mut setup::Prepared)) {
+        let mut setup = self.setup.take().unwrap_or_default();
+        change(&mut setup);
+        if !setup.is_empty() {
+            self.setup = Some(setup);
+        }
+    }
+
+    /// The prepared namespaces and scheduling settings (none: an empty set).
+    fn setup(&self) -> &setup::Prepared {
+        self.setup.as_deref().unwrap_or(&setup::NONE)
     }
 
     /// Whether the child gets any new namespace.
     pub fn isolates(&self) -> bool {
-        self.setup.isolates()
+        self.setup().isolates()
     }
 
     /// Put the child into the cgroup whose `cgroup.procs` is `procs` (`None`:

@@ -102,7 +102,28 @@ pub(super) struct Prepared {
     cpus: Option<Vec<u64>>,
 }
 
+/// Nothing to set up: what a plan without any of these settings reads.
+pub(super) static NONE: Prepared = Prepared {
+    network: false,
+    tmp: false,
+    ipc: false,
+    hostname: None,
+    nice: None,
+    ioprio: None,
+    oom_score_adj: None,
+    cpus: None,
+};
+
 impl Prepared {
+    /// Whether nothing is set (the child does nothing here).
+    pub(super) fn is_empty(&self) -> bool {
+        !self.isolates()
+            && self.nice.is_none()
+            && self.ioprio.is_none()
+            && self.oom_score_adj.is_none()
+            && self.cpus.is_none()
+    }
+
     pub(super) fn set_namespaces(&mut self, ns: &Namespaces) {
         self.network = ns.network;
         self.tmp = ns.tmp;
