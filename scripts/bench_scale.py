@@ -21,7 +21,10 @@ tend / floor at each size: when the floor's ratio grows as tend's does, the
 superlinearity is the kernel's. The floor also reads its own clock around the
 spawn loop: with the watch (how long after the last spawn returned the watch
 saw it: the watch's lag) and without one (what watching costs the spawns).
-With no `cc`, the floor rows are left out and the report says why.
+With no `cc`, the floor rows are left out and the report says why. Beside
+the wall clock, both report their CPU per service until all had exec'ed
+(the spawner's and the children's, from /proc/PID/schedstat): a busy shared
+machine stretches the wall clock far more than it changes that.
 
 Startups are noisy on a shared machine, so they are taken in rounds (3; 1 in
 --smoke): each round runs, for each size in turn, the floor watched, the
@@ -229,6 +232,16 @@ def watch_class():
     return Watch
 
 
+def on_cpu_s(pids):
+    """CPU time the processes have had (/proc/PID/schedstat, in ns: exact,
+    where /proc/PID/stat counts whole ticks)."""
+    total = 0
+    for pid in pids:
+        fields = bench.read(f"/proc/{pid}/schedstat").split()
+        total += int(fields[0]) if fields else 0
+    return total / 1e9
+
+
 def private_sleep(marker):
     """A watched private copy of /bin/sleep (outside tmpfs, which may be noexec)."""
     bindir = tempfile.mkdtemp(prefix=f"{bench.TMP}scalebin-", dir="/tmp")
@@ -333,7 +346,8 @@ class Floor:
     def run(self):
         """{"startup_s" (launch until the watch saw every exec, when watched),
         "self_s" (the floor's own clock around its spawns), "lag_s" (from the
-        last spawn's return until the watch saw it), "watch_cpu_s"}."""
+        last spawn's return until the watch saw it), "watch_cpu_s", "cpu_s"
+        (the CPU of the spawners and of the copies so far)}."""
         workers = str(os.cpu_count() or 1)
         t0 = time.monotonic()
         self.proc = subprocess.Popen([self.program, str(self.n), workers, self.child,
@@ -353,6 +367,7 @@ class Floor:
         out["self_s"] = done - start
         if self.watch is not None:
             out["lag_s"] = seen - done
+            out["cpu_s"] = on_cpu_s(bench.children_of(self.proc.pid) + list(self.watch.alive))
         return out
 
     def close(self):
@@ -379,23 +394,26 @@ def floor_once(program, n, idx, watched):
 
 
 def tend_startup(tend, n, output, idx):
-    """One startup of tend alone (then stopped): (seconds, the watch's CPU)."""
+    """One startup of tend alone (then stopped): (seconds, the watch's CPU,
+    the CPU of tend and its children so far)."""
     scale = Scale(tend, n, output, idx)
     try:
         up = scale.start()
         cpu = scale.watch.cpu_s
+        spent = on_cpu_s([scale.proc.pid] + list(scale.watch.alive))
         scale.stop()
     finally:
         scale.close()
-    return up, cpu
+    return up, cpu, spent
 
 
 def startup_rounds(tend, sizes, output, floor, rounds):
     """`rounds` rounds; in each, every size in turn: the floor watched, the
     floor unwatched, tend. Taken side by side so that what the rest of a
     shared machine does weighs on both alike; per size, lists of samples."""
-    got = {n: {"startup_runs_s": [], "watch_cpu_runs_s": [], "floor_runs_s": [],
-               "floor_self_runs_s": [], "watch_lag_runs_ms": [], "floor_watch_cpu_runs_s": [],
+    got = {n: {"startup_runs_s": [], "watch_cpu_runs_s": [], "cpu_runs_s": [],
+               "floor_runs_s": [], "floor_self_runs_s": [], "watch_lag_runs_ms": [],
+               "floor_watch_cpu_runs_s": [], "floor_cpu_runs_s": [],
                "floor_unwatched_runs_s": []} for n in sizes}
     for _ in range(rounds):
         for idx, n in enumerate(sizes):
@@ -406,23 +424,29 @@ def startup_rounds(tend, sizes, output, floor, rounds):
                 g["floor_self_runs_s"].append(watched["self_s"])
                 g["watch_lag_runs_ms"].append(watched["lag_s"] * 1000)
                 g["floor_watch_cpu_runs_s"].append(watched["watch_cpu_s"])
+                g["floor_cpu_runs_s"].append(watched["cpu_s"])
                 g["floor_unwatched_runs_s"].append(floor_once(floor, n, idx, False)["self_s"])
-            up, cpu = tend_startup(tend, n, output, idx)
+            up, cpu, spent = tend_startup(tend, n, output, idx)
             g["startup_runs_s"].append(up)
             g["watch_cpu_runs_s"].append(cpu)
+            g["cpu_runs_s"].append(spent)
     return got
 
 
-def summarize(runs):
+def summarize(runs, n):
     """Medians of the samples, and tend / floor: the median of each round's
-    tend startup over the floor's of the same round."""
+    tend startup over the floor's of the same round. CPU per service: of the
+    spawner (tend, or the floor's) and the children, until all had exec'ed;
+    less sensitive to what else the machine runs than the wall clock."""
     med = statistics.median
-    out = {"startup_s": med(runs["startup_runs_s"]), "watch_cpu_s": med(runs["watch_cpu_runs_s"])}
+    out = {"startup_s": med(runs["startup_runs_s"]), "watch_cpu_s": med(runs["watch_cpu_runs_s"]),
+           "cpu_us_per_service": med(runs["cpu_runs_s"]) * 1e6 / n}
     if runs["floor_runs_s"]:
         out.update(floor_s=med(runs["floor_runs_s"]), floor_self_s=med(runs["floor_self_runs_s"]),
                    floor_unwatched_s=med(runs["floor_unwatched_runs_s"]),
                    watch_lag_ms=med(runs["watch_lag_runs_ms"]),
                    floor_watch_cpu_s=med(runs["floor_watch_cpu_runs_s"]),
+                   floor_cpu_us_per_service=med(runs["floor_cpu_runs_s"]) * 1e6 / n,
                    tend_per_floor=med(t / f for t, f in zip(runs["startup_runs_s"],
                                                             runs["floor_runs_s"])))
     return out
@@ -470,7 +494,7 @@ def run(tend, sizes=(1000, 10000), samples=7, rounds=3):
             shutil.rmtree(os.path.dirname(floor), ignore_errors=True)
     for idx, n in enumerate(sizes):
         results[n] = one_size(tend, n, output, idx, samples)
-        results[n].update(summarize(runs[n]))
+        results[n].update(summarize(runs[n], n))
         results[n].update({k: v for k, v in runs[n].items() if v})
     if missing:
         results["floor_missing"] = missing
@@ -487,7 +511,9 @@ def run(tend, sizes=(1000, 10000), samples=7, rounds=3):
             results["goals"].update(
                 floor_ratio=b["floor_s"] / a["floor_s"],
                 floor_unwatched_ratio=b["floor_unwatched_s"] / a["floor_unwatched_s"],
-                tend_per_floor_growth=b["tend_per_floor"] / a["tend_per_floor"])
+                tend_per_floor_growth=b["tend_per_floor"] / a["tend_per_floor"],
+                cpu_growth=b["cpu_us_per_service"] / a["cpu_us_per_service"],
+                floor_cpu_growth=b["floor_cpu_us_per_service"] / a["floor_cpu_us_per_service"])
     return results
 
 
@@ -501,6 +527,8 @@ def table(results):
             ("floor, own clock, unwatched", "floor_unwatched_s", "{:.2f} s"),
             ("watch lag after the floor", "watch_lag_ms", "{:.0f} ms"),
             ("watch CPU, tend / floor", "watch_cpu", "{}"),
+            ("CPU per service, tend", "cpu_us_per_service", "{:.0f} us"),
+            ("CPU per service, floor", "floor_cpu_us_per_service", "{:.0f} us"),
             ("RSS", "rss_kib", "{:,} KiB"), ("status, server (median)", "status_raw_ms", "{:.1f} ms"),
             ("status, server (worst)", "status_raw_max_ms", "{:.1f} ms"),
             ("status --json, CLI", "status_cli_ms", "{:.0f} ms"),
@@ -533,7 +561,9 @@ def table(results):
                          f"{goals['floor_ratio']:.1f}x watched, "
                          f"{goals['floor_unwatched_ratio']:.1f}x by its own clock unwatched; "
                          f"startup / floor grew {goals['tend_per_floor_growth']:.2f}x "
-                         f"from {min(sizes):,} to {max(sizes):,}")
+                         f"from {min(sizes):,} to {max(sizes):,}; CPU per service grew "
+                         f"{goals['cpu_growth']:.2f}x (tend), {goals['floor_cpu_growth']:.2f}x "
+                         f"(floor)")
     if "floor_missing" in results:
         lines.append(f"(spawn floor left out: {results['floor_missing']})")
     return "\n".join(lines)
