@@ -1299,7 +1299,8 @@ def main():
         if with_tend and plan["scale"] and (args.scale_only or not only_one) \
                 and not args.log_only:
             try:
-                scale = bench_scale.run(binary, plan["scale"], 1 if args.smoke else 7)
+                scale = bench_scale.run(binary, plan["scale"], 1 if args.smoke else 7,
+                                        1 if args.smoke else 3)
             except Failed as e:
                 scale = {"error": str(e)}
                 print(f"  tend: scale failed: {e}", file=sys.stderr)
@@ -1337,7 +1338,7 @@ def main():
     if scale and "error" not in scale:
         print()
         print(bench_scale.table(scale))
-        if any(r.get("output") == "null" for k, r in scale.items() if k != "goals"):
+        if any(r.get("output") == "null" for k, r in scale.items() if isinstance(k, int)):
             print("(scale: output null for both sizes: the hard RLIMIT_NOFILE cannot hold "
                   "two pipes per service at the larger size)")
     through_cat = f"{plan['log_mb']} MB log through cat in {ceiling * 1000:.0f} ms, " \
